@@ -1,0 +1,51 @@
+use std::ffi::CStr;
+
+/// An error from DPDK, carrying DPDK's own text for the error number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {text} (error {code})")]
+pub struct DpdkError {
+    /// What was being done, e.g. `rte_eth_dev_configure(port 0)`.
+    pub what: String,
+    /// The positive errno-style code.
+    pub code: i32,
+    /// `rte_strerror(code)`.
+    pub text: String,
+}
+
+impl DpdkError {
+    /// Builds an error from a DPDK return value or `rte_errno` (either sign).
+    pub fn new(what: impl Into<String>, code: i32) -> Self {
+        let code = code.abs();
+        // SAFETY: rte_strerror returns a pointer to a static or thread-local NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(code)) }
+            .to_string_lossy()
+            .into_owned();
+        DpdkError {
+            what: what.into(),
+            code,
+            text,
+        }
+    }
+
+    /// Builds an error from the calling thread's `rte_errno`.
+    pub fn from_errno(what: impl Into<String>) -> Self {
+        Self::new(what, errno())
+    }
+}
+
+/// The calling thread's `rte_errno`.
+pub fn errno() -> i32 {
+    // SAFETY: a plain read of a thread-local int through the C accessor.
+    unsafe { dpdk_sys::dpdk_sys_errno() }
+}
+
+/// Turns a DPDK return code (negative on failure) into a Result.
+pub(crate) fn check(what: impl FnOnce() -> String, rc: i32) -> Result<i32, DpdkError> {
+    if rc < 0 {
+        Err(DpdkError::new(what(), rc))
+    } else {
+        Ok(rc)
+    }
+}
+
+pub type Result<T, E = DpdkError> = std::result::Result<T, E>;

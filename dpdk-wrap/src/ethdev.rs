@@ -1,0 +1,412 @@
+//! Ethernet ports (`rte_ethdev`): physical NICs, vdevs and ring-backed ports alike.
+
+use std::ffi::{c_char, CStr, CString};
+use std::sync::Arc;
+
+use crate::eal::Eal;
+use crate::error::{check, DpdkError, Result};
+use crate::mbuf::MbufBatch;
+use crate::mempool::Mempool;
+use crate::ring::Ring;
+
+/// How to bring a port up.
+#[derive(Debug, Clone)]
+pub struct PortSetup {
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub rx_descriptors: u16,
+    pub tx_descriptors: u16,
+    pub promiscuous: bool,
+    /// Overrides the port's MAC address.
+    pub mac: Option<[u8; 6]>,
+    pub mtu: Option<u16>,
+}
+
+impl Default for PortSetup {
+    fn default() -> Self {
+        PortSetup {
+            rx_queues: 1,
+            tx_queues: 1,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            promiscuous: false,
+            mac: None,
+            mtu: None,
+        }
+    }
+}
+
+/// What the driver reports about a port.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    pub driver: String,
+    pub max_rx_queues: u16,
+    pub max_tx_queues: u16,
+}
+
+/// Link state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub up: bool,
+    pub speed_mbps: u32,
+}
+
+/// The driver's basic counters (`rte_eth_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Dropped by the device: rx queue full.
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    /// Rx mbuf allocation failures: the pool was empty.
+    pub rx_no_mbuf: u64,
+}
+
+/// An Ethernet port. Clones and its queues share it; it is stopped, closed and (for a vdev we
+/// created) removed when the last of them is dropped.
+#[derive(Clone)]
+pub struct EthPort(Arc<PortInner>);
+
+struct PortInner {
+    id: u16,
+    name: String,
+    /// Set when we created the vdev and must remove it.
+    vdev: Option<CString>,
+    /// Rings a ring-backed port reads and writes: kept alive as long as the port.
+    _rings: Vec<Ring>,
+    _eal: Eal,
+}
+
+impl EthPort {
+    /// Opens the device described by a DPDK device string: a vdev (`net_tap0,iface=x`,
+    /// `net_pcap0,rx_pcap=f`, ...) is created; anything else (a PCI address) is probed.
+    pub fn open(eal: &Eal, device: &str) -> Result<EthPort> {
+        let (name, args) = device.split_once(',').unwrap_or((device, ""));
+        let cname = CString::new(name).map_err(|_| DpdkError::new("device name contains NUL", 22))?;
+        let vdev = if name.starts_with("net_") || name.starts_with("eth_") {
+            let cargs = CString::new(args).map_err(|_| DpdkError::new("device args contain NUL", 22))?;
+            // SAFETY: valid C strings; EAL is initialised.
+            let rc = unsafe { dpdk_sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
+            check(|| format!("rte_vdev_init({device})"), rc)?;
+            Some(cname.clone())
+        } else {
+            let cdev = CString::new(device).map_err(|_| DpdkError::new("device contains NUL", 22))?;
+            // SAFETY: valid C string; EAL is initialised.
+            let rc = unsafe { dpdk_sys::rte_dev_probe(cdev.as_ptr()) };
+            check(|| format!("rte_dev_probe({device})"), rc)?;
+            None
+        };
+        let mut id = 0u16;
+        // SAFETY: valid C string and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+        if rc < 0 {
+            if let Some(v) = &vdev {
+                // SAFETY: we created this vdev just above and nothing uses it.
+                unsafe { dpdk_sys::rte_vdev_uninit(v.as_ptr()) };
+            }
+            return Err(DpdkError::new(format!("{device} is not an Ethernet device"), rc));
+        }
+        Ok(EthPort(Arc::new(PortInner {
+            id,
+            name: name.to_string(),
+            vdev,
+            _rings: Vec::new(),
+            _eal: eal.clone(),
+        })))
+    }
+
+    /// A port whose receive queues read `rx` rings and whose transmit queues write `tx` rings
+    /// (`rte_eth_from_rings`). Several tx queues may share one ring (it is multi-producer).
+    pub fn from_rings(eal: &Eal, name: &str, rx: &[Ring], tx: &[Ring]) -> Result<EthPort> {
+        let cname = CString::new(name).map_err(|_| DpdkError::new("port name contains NUL", 22))?;
+        let mut rxp: Vec<_> = rx.iter().map(Ring::as_ptr).collect();
+        let mut txp: Vec<_> = tx.iter().map(Ring::as_ptr).collect();
+        // SAFETY: arrays of valid rings, kept alive by the port (`_rings`).
+        let rc = unsafe {
+            dpdk_sys::rte_eth_from_rings(
+                cname.as_ptr(),
+                rxp.as_mut_ptr(),
+                rxp.len() as u32,
+                txp.as_mut_ptr(),
+                txp.len() as u32,
+                eal.socket_id() as u32,
+            )
+        };
+        let id =
+            u16::try_from(rc).map_err(|_| DpdkError::from_errno(format!("rte_eth_from_rings({name})")))?;
+        Ok(EthPort(Arc::new(PortInner {
+            id,
+            name: name.to_string(),
+            vdev: Some(cname),
+            _rings: rx.iter().chain(tx).cloned().collect(),
+            _eal: eal.clone(),
+        })))
+    }
+
+    pub fn id(&self) -> u16 {
+        self.0.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn info(&self) -> Result<PortInfo> {
+        let mut info = dpdk_sys::rte_eth_dev_info::default();
+        // SAFETY: valid port id and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_info_get(self.0.id, &mut info) };
+        check(|| format!("rte_eth_dev_info_get({})", self.0.name), rc)?;
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: the driver name is a static C string of the PMD.
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        Ok(PortInfo {
+            driver,
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+        })
+    }
+
+    /// Configures the queues, starts the port and hands out its queues (once).
+    pub fn start(&self, setup: &PortSetup, pool: &Mempool) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
+        let id = self.0.id;
+        let name = &self.0.name;
+        let mut info = dpdk_sys::rte_eth_dev_info::default();
+        // SAFETY: valid port id and out-pointer.
+        check(|| format!("rte_eth_dev_info_get({name})"), unsafe {
+            dpdk_sys::rte_eth_dev_info_get(id, &mut info)
+        })?;
+        if setup.rx_queues > info.max_rx_queues || setup.tx_queues > info.max_tx_queues {
+            return Err(DpdkError::new(
+                format!(
+                    "{name}: needs {} rx / {} tx queues, the driver offers {} / {}",
+                    setup.rx_queues, setup.tx_queues, info.max_rx_queues, info.max_tx_queues
+                ),
+                22,
+            ));
+        }
+        let mut conf = dpdk_sys::rte_eth_conf::default();
+        if setup.rx_queues > 1 {
+            conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads;
+        }
+        // SAFETY: valid port id and configuration.
+        check(|| format!("rte_eth_dev_configure({name})"), unsafe {
+            dpdk_sys::rte_eth_dev_configure(id, setup.rx_queues, setup.tx_queues, &conf)
+        })?;
+        let (mut nb_rx, mut nb_tx) = (setup.rx_descriptors, setup.tx_descriptors);
+        // SAFETY: valid port id and out-pointers.
+        check(|| format!("rte_eth_dev_adjust_nb_rx_tx_desc({name})"), unsafe {
+            dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut nb_rx, &mut nb_tx)
+        })?;
+        // SAFETY: a valid port.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) }.max(0) as u32;
+        for q in 0..setup.rx_queues {
+            // SAFETY: configured port, queue index in range, the pool outlives the port's use of it
+            // (pools are never freed while mbufs are out).
+            check(|| format!("rte_eth_rx_queue_setup({name}, {q})"), unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(id, q, nb_rx, socket, std::ptr::null(), pool.as_ptr())
+            })?;
+        }
+        for q in 0..setup.tx_queues {
+            // SAFETY: configured port, queue index in range.
+            check(|| format!("rte_eth_tx_queue_setup({name}, {q})"), unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_tx, socket, std::ptr::null())
+            })?;
+        }
+        if let Some(mtu) = setup.mtu {
+            // SAFETY: a valid port.
+            check(|| format!("rte_eth_dev_set_mtu({name}, {mtu})"), unsafe {
+                dpdk_sys::rte_eth_dev_set_mtu(id, mtu)
+            })?;
+        }
+        if let Some(mac) = setup.mac {
+            let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+            // SAFETY: a valid port and address.
+            check(|| format!("rte_eth_dev_default_mac_addr_set({name})"), unsafe {
+                dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut addr)
+            })?;
+        }
+        // SAFETY: all queues are set up.
+        check(|| format!("rte_eth_dev_start({name})"), unsafe {
+            dpdk_sys::rte_eth_dev_start(id)
+        })?;
+        if setup.promiscuous {
+            // SAFETY: a started port. Some vdevs (ring, null) cannot filter and refuse: harmless.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        }
+        let rx = (0..setup.rx_queues)
+            .map(|queue| RxQueue {
+                port: id,
+                queue,
+                _owner: self.0.clone(),
+            })
+            .collect();
+        let tx = (0..setup.tx_queues)
+            .map(|queue| TxQueue {
+                port: id,
+                queue,
+                _owner: self.0.clone(),
+            })
+            .collect();
+        Ok((rx, tx))
+    }
+
+    pub fn mac(&self) -> Result<[u8; 6]> {
+        let mut addr = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid port id and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_macaddr_get(self.0.id, &mut addr) };
+        check(|| format!("rte_eth_macaddr_get({})", self.0.name), rc)?;
+        Ok(addr.addr_bytes)
+    }
+
+    pub fn mtu(&self) -> Result<u16> {
+        let mut mtu = 0u16;
+        // SAFETY: valid port id and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_get_mtu(self.0.id, &mut mtu) };
+        check(|| format!("rte_eth_dev_get_mtu({})", self.0.name), rc)?;
+        Ok(mtu)
+    }
+
+    /// Link state, without waiting.
+    pub fn link(&self) -> Result<Link> {
+        let mut link = dpdk_sys::rte_eth_link::default();
+        // SAFETY: valid port id and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_link_get_nowait(self.0.id, &mut link) };
+        check(|| format!("rte_eth_link_get_nowait({})", self.0.name), rc)?;
+        Ok(Link {
+            up: link.link_status() != 0,
+            speed_mbps: link.link_speed,
+        })
+    }
+
+    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
+        // SAFETY: a valid port.
+        let rc = unsafe {
+            if on {
+                dpdk_sys::rte_eth_promiscuous_enable(self.0.id)
+            } else {
+                dpdk_sys::rte_eth_promiscuous_disable(self.0.id)
+            }
+        };
+        check(|| format!("promiscuous({}, {on})", self.0.name), rc).map(|_| ())
+    }
+
+    pub fn stats(&self) -> Result<PortStats> {
+        let mut s = dpdk_sys::rte_eth_stats::default();
+        // SAFETY: valid port id and out-pointer.
+        let rc = unsafe { dpdk_sys::rte_eth_stats_get(self.0.id, &mut s) };
+        check(|| format!("rte_eth_stats_get({})", self.0.name), rc)?;
+        Ok(PortStats {
+            rx_packets: s.ipackets,
+            tx_packets: s.opackets,
+            rx_bytes: s.ibytes,
+            tx_bytes: s.obytes,
+            rx_missed: s.imissed,
+            rx_errors: s.ierrors,
+            tx_errors: s.oerrors,
+            rx_no_mbuf: s.rx_nombuf,
+        })
+    }
+
+    /// The driver's extended counters, by name.
+    pub fn xstats(&self) -> Result<Vec<(String, u64)>> {
+        let id = self.0.id;
+        let what = || format!("rte_eth_xstats_get({})", self.0.name);
+        // SAFETY: a NULL array asks for the count.
+        let n = check(what, unsafe {
+            dpdk_sys::rte_eth_xstats_get_names(id, std::ptr::null_mut(), 0)
+        })? as usize;
+        let mut names = vec![dpdk_sys::rte_eth_xstat_name { name: [0; 64] }; n];
+        let mut values = vec![dpdk_sys::rte_eth_xstat::default(); n];
+        // SAFETY: arrays of n entries.
+        check(what, unsafe {
+            dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32)
+        })?;
+        // SAFETY: arrays of n entries.
+        let got = check(what, unsafe {
+            dpdk_sys::rte_eth_xstats_get(id, values.as_mut_ptr(), n as u32)
+        })? as usize;
+        Ok(values[..got.min(n)]
+            .iter()
+            .map(|v| {
+                // SAFETY: names are NUL-terminated within their 64 bytes.
+                let name = unsafe { CStr::from_ptr(names[v.id as usize].name.as_ptr() as *const c_char) };
+                (name.to_string_lossy().into_owned(), v.value)
+            })
+            .collect())
+    }
+}
+
+impl Drop for PortInner {
+    fn drop(&mut self) {
+        // SAFETY: the last handle (and every queue) is gone, so no lcore polls this port.
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.id);
+            dpdk_sys::rte_eth_dev_close(self.id);
+            if let Some(v) = &self.vdev {
+                dpdk_sys::rte_vdev_uninit(v.as_ptr());
+            }
+        }
+    }
+}
+
+/// A receive queue: owned by exactly one lcore at a time (Send, not Sync, not Clone).
+pub struct RxQueue {
+    port: u16,
+    queue: u16,
+    _owner: Arc<PortInner>,
+}
+
+impl RxQueue {
+    /// Receives into the batch's free room; returns how many packets arrived.
+    #[inline(always)]
+    pub fn recv(&mut self, batch: &mut MbufBatch) -> usize {
+        let (slots, n) = batch.spare();
+        // SAFETY: a started port; this queue is used by this owner only; room for n mbufs.
+        let got = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.queue, slots, n) } as usize;
+        // SAFETY: the PMD filled `got` slots with mbufs it gave up.
+        unsafe { batch.commit(got) };
+        got
+    }
+
+    pub fn port_id(&self) -> u16 {
+        self.port
+    }
+
+    pub fn queue_id(&self) -> u16 {
+        self.queue
+    }
+}
+
+/// A transmit queue: owned by exactly one lcore at a time.
+pub struct TxQueue {
+    port: u16,
+    queue: u16,
+    _owner: Arc<PortInner>,
+}
+
+impl TxQueue {
+    /// Offers the whole batch to the driver. What it took leaves the batch; what it refused
+    /// stays at the front, for the caller to retry or free (and count).
+    #[inline(always)]
+    pub fn send(&mut self, batch: &mut MbufBatch) -> usize {
+        let (slots, n) = batch.filled();
+        // SAFETY: a started port; this queue is used by this owner only; n owned mbufs.
+        let sent = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, slots, n) } as usize;
+        batch.consumed(sent);
+        sent
+    }
+
+    pub fn port_id(&self) -> u16 {
+        self.port
+    }
+}

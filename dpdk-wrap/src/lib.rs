@@ -1,0 +1,17 @@
+//! The only door to DPDK: safe types over the raw `dpdk-sys` bindings.
+//!
+//! Every `unsafe` block of the project that touches DPDK lives in this crate.
+
+mod eal;
+mod error;
+mod ethdev;
+mod mbuf;
+mod mempool;
+mod ring;
+
+pub use eal::{rdtsc, Eal, LcoreJob};
+pub use error::{errno, DpdkError, Result};
+pub use ethdev::{EthPort, Link, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
+pub use mbuf::{Drain, Mbuf, MbufBatch, BURST};
+pub use mempool::Mempool;
+pub use ring::Ring;

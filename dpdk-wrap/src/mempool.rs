@@ -1,0 +1,100 @@
+//! Packet-buffer pools (`rte_pktmbuf_pool_create`): NUMA-local hugepage memory from the EAL.
+
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use dpdk_sys::rte_mempool;
+
+use crate::eal::Eal;
+use crate::error::{DpdkError, Result};
+use crate::mbuf::{Mbuf, MbufBatch};
+
+/// A pool of packet buffers. Freed on drop only if every mbuf came back (otherwise a later
+/// free would touch freed memory); the EAL's cleanup reclaims it in any case.
+pub struct Mempool {
+    ptr: NonNull<rte_mempool>,
+    _eal: Eal,
+}
+
+// SAFETY: mempool get/put are thread-safe (multi-producer/consumer rings, per-lcore caches).
+unsafe impl Send for Mempool {}
+// SAFETY: as above; all methods take &self and use thread-safe mempool calls.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// A pool of `size` mbufs with the default data room (2048 + headroom), `cache` per lcore.
+    pub fn new(eal: &Eal, name: &str, size: u32, cache: u32) -> Result<Mempool> {
+        let cname = CString::new(name).map_err(|_| DpdkError::new("mempool name contains NUL", 22))?;
+        // SAFETY: valid C string; EAL is initialised (we hold a handle).
+        let ptr = unsafe {
+            dpdk_sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                size,
+                cache,
+                0,
+                dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+                eal.socket_id(),
+            )
+        };
+        NonNull::new(ptr)
+            .map(|ptr| Mempool {
+                ptr,
+                _eal: eal.clone(),
+            })
+            .ok_or_else(|| DpdkError::from_errno(format!("rte_pktmbuf_pool_create({name}, {size})")))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut rte_mempool {
+        self.ptr.as_ptr()
+    }
+
+    /// The number of mbufs the pool was created with.
+    pub fn capacity(&self) -> u32 {
+        // SAFETY: a valid pool; `size` is immutable after creation.
+        unsafe { self.ptr.as_ref().size }
+    }
+
+    /// Mbufs free in the pool, per-lcore caches included (control-path cost: walks the caches).
+    pub fn available(&self) -> u32 {
+        // SAFETY: a valid pool.
+        unsafe { dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+    }
+
+    /// Mbufs currently out of the pool: a leak shows here once the data path is idle.
+    pub fn in_use(&self) -> u32 {
+        self.capacity() - self.available()
+    }
+
+    /// One empty packet.
+    pub fn alloc(&self) -> Result<Mbuf> {
+        // SAFETY: a valid pool; a non-null result is an mbuf we now own.
+        let raw = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.ptr.as_ptr()) };
+        if raw.is_null() {
+            return Err(DpdkError::new("rte_pktmbuf_alloc: pool empty", 105));
+        }
+        // SAFETY: non-null and freshly allocated for us.
+        Ok(unsafe { Mbuf::from_raw(raw) })
+    }
+
+    /// Fills the batch's free slots with empty packets, all or none.
+    pub fn alloc_bulk(&self, batch: &mut MbufBatch) -> Result<()> {
+        let (slots, n) = batch.spare();
+        // SAFETY: `slots` has room for n pointers; on success all n are owned mbufs.
+        let rc = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.ptr.as_ptr(), slots, n as u32) };
+        if rc != 0 {
+            return Err(DpdkError::new("rte_pktmbuf_alloc_bulk: pool empty", 105));
+        }
+        // SAFETY: the call succeeded, so the n slots hold owned mbufs.
+        unsafe { batch.commit(n as usize) };
+        Ok(())
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        if self.in_use() == 0 {
+            // SAFETY: no mbuf of this pool is outstanding, so nothing can touch it again.
+            unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) }
+        }
+    }
+}

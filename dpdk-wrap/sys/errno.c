@@ -1,0 +1,3 @@
+#include "wrapper.h"
+
+int dpdk_sys_errno(void) { return rte_errno; }
