@@ -1,1 +1,96 @@
-fn main() {}
+//! ipvlan-switch: wiring only. Parse the command line and configuration, start DPDK and the
+//! switch, wait for SIGINT/SIGTERM, stop, report counters.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use conf::Cli;
+use dpdk_wrap::Eal;
+use switch::counters::PortTotals;
+use switch::Switch;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ipvlan-switch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config.is_some() {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let level = config.log_level.as_deref().unwrap_or("info");
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipvlan-switch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &conf::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let eal = Eal::init(&config.eal_args)?;
+    let mut switch = Switch::start(&eal, config)?;
+    tracing::info!("forwarding; stop with Ctrl-C (SIGINT) or SIGTERM");
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    switch.stop()?;
+    let stats = switch.stats();
+    print_table(&stats);
+    if let Some(path) = &config.stats_out {
+        let json = serde_json::json!({ "ports": stats });
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    let leaked = switch.shutdown()?;
+    if leaked != 0 {
+        tracing::warn!(leaked, "mbufs still out of the pool after all ports closed");
+    }
+    Ok(())
+}
+
+fn print_table(stats: &BTreeMap<String, PortTotals>) {
+    println!(
+        "{:<12} {:>12} {:>14} {:>12} {:>14} {:>10}  drops",
+        "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "multicast"
+    );
+    for (name, t) in stats {
+        let drops: Vec<String> = t
+            .drops
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        println!(
+            "{:<12} {:>12} {:>14} {:>12} {:>14} {:>10}  {}",
+            name,
+            t.rx_packets,
+            t.rx_bytes,
+            t.tx_packets,
+            t.tx_bytes,
+            t.multicast,
+            if drops.is_empty() {
+                "-".to_string()
+            } else {
+                drops.join(" ")
+            }
+        );
+    }
+}

@@ -1,1 +1,147 @@
+//! Configuration of ipvlan-switch: the TOML file, its validation, and the command line.
+//!
+//! Every error names the file, line and key path at fault, so that a wrong file is fixed
+//! without starting DPDK.
 
+mod cli;
+mod error;
+mod locate;
+mod resolve;
+mod schema;
+mod values;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use cli::Cli;
+pub use error::ConfError;
+
+use error::Source;
+use schema::FileConfig;
+
+/// The configuration used when no file is given: a TAP device stands in for the NIC, two ring slaves.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
+
+/// The ipvlan mode, as in Linux: where slaves are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    L2,
+    L3,
+    L3s,
+}
+
+/// The ipvlan port flags, as in Linux: whether slaves may talk to each other directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortFlags {
+    Bridge,
+    Private,
+    Vepa,
+}
+
+/// What a port is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum Backing {
+    /// A DPDK device string: a PCI address or a vdev such as "net_tap0,iface=ipvl0".
+    Device(String),
+    /// A pair of rte_rings, by name.
+    Ring(String),
+}
+
+impl Backing {
+    /// What two ports cannot share: the ring, or the device named before its first ','.
+    fn identity(&self) -> Backing {
+        match self {
+            Backing::Device(device) => {
+                Backing::Device(device.split(',').next().unwrap_or_default().to_string())
+            }
+            Backing::Ring(ring) => Backing::Ring(ring.clone()),
+        }
+    }
+}
+
+/// `device "net_tap0,iface=ipvl0"` or `ring "ipvl-a"`.
+impl fmt::Display for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backing::Device(device) => write!(f, "device {device:?}"),
+            Backing::Ring(ring) => write!(f, "ring {ring:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortConf {
+    pub backing: Backing,
+    pub mac: Option<[u8; 6]>,
+    /// Receive queues (RSS); at least 1. Only the phy's is given in the file; others are 1.
+    pub queues: u16,
+    /// 68..=9600 when given.
+    pub mtu: Option<u16>,
+    /// Where the backing was given, for runtime errors: e.g. "switch.toml:12: phy.device".
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaveConf {
+    pub name: String,
+    /// Its port; a slave has no MAC of its own (it uses the master's) and one queue.
+    pub port: PortConf,
+    /// Address and prefix length, e.g. (10.0.0.11, 24); each address is on one slave only.
+    pub addresses: Vec<(IpAddr, u8)>,
+    /// Multicast group MACs the slave receives.
+    pub multicast: Vec<[u8; 6]>,
+    /// Receives every multicast frame.
+    pub allmulti: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub mode: Mode,
+    pub flags: PortFlags,
+    /// Forwarding lcores: non-empty, each once.
+    pub lcores: Vec<u32>,
+    pub eal_args: Vec<String>,
+    /// The port to the NIC (the ipvlan master).
+    pub phy: PortConf,
+    /// The port to the host's stack, if any.
+    pub host: Option<PortConf>,
+    pub slaves: Vec<SlaveConf>,
+    /// Set by the command line only.
+    pub log_level: Option<String>,
+    /// Set by the command line only.
+    pub stats_out: Option<PathBuf>,
+}
+
+impl Config {
+    /// Parses and checks a configuration; `origin` names it in errors (a file name, "<default>").
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfError> {
+        let source = Source { origin, text };
+        let file: FileConfig = toml::from_str(text).map_err(|error| source.toml_error(&error))?;
+        resolve::resolve(&source, file)
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfError> {
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &origin),
+            Err(error) => Err(ConfError {
+                file: origin,
+                line: None,
+                key: None,
+                message: error.to_string(),
+            }),
+        }
+    }
+
+    /// The configuration as a file, all defaults filled in; `parse` reads it back to the same
+    /// configuration. The command-line-only settings (log level, stats file) are not in it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&FileConfig::from(self)).expect("a Config always serializes to TOML")
+    }
+}

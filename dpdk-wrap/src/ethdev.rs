@@ -17,9 +17,8 @@ pub struct PortSetup {
     pub rx_descriptors: u16,
     pub tx_descriptors: u16,
     pub promiscuous: bool,
-    /// Overrides the port's MAC address.
-    pub mac: Option<[u8; 6]>,
-    pub mtu: Option<u16>,
+    /// Receive every multicast frame (a switch port must: its slaves' groups are not in the NIC filter).
+    pub allmulticast: bool,
 }
 
 impl Default for PortSetup {
@@ -30,8 +29,7 @@ impl Default for PortSetup {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             promiscuous: false,
-            mac: None,
-            mtu: None,
+            allmulticast: false,
         }
     }
 }
@@ -222,19 +220,6 @@ impl EthPort {
                 dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_tx, socket, std::ptr::null())
             })?;
         }
-        if let Some(mtu) = setup.mtu {
-            // SAFETY: a valid port.
-            check(|| format!("rte_eth_dev_set_mtu({name}, {mtu})"), unsafe {
-                dpdk_sys::rte_eth_dev_set_mtu(id, mtu)
-            })?;
-        }
-        if let Some(mac) = setup.mac {
-            let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
-            // SAFETY: a valid port and address.
-            check(|| format!("rte_eth_dev_default_mac_addr_set({name})"), unsafe {
-                dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut addr)
-            })?;
-        }
         // SAFETY: all queues are set up.
         check(|| format!("rte_eth_dev_start({name})"), unsafe {
             dpdk_sys::rte_eth_dev_start(id)
@@ -242,6 +227,10 @@ impl EthPort {
         if setup.promiscuous {
             // SAFETY: a started port. Some vdevs (ring, null) cannot filter and refuse: harmless.
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        }
+        if setup.allmulticast {
+            // SAFETY: a started port. Refused by devices that take all multicast anyway: harmless.
+            unsafe { dpdk_sys::rte_eth_allmulticast_enable(id) };
         }
         let rx = (0..setup.rx_queues)
             .map(|queue| RxQueue {
@@ -266,6 +255,25 @@ impl EthPort {
         let rc = unsafe { dpdk_sys::rte_eth_macaddr_get(self.0.id, &mut addr) };
         check(|| format!("rte_eth_macaddr_get({})", self.0.name), rc)?;
         Ok(addr.addr_bytes)
+    }
+
+    /// Sets the port's MAC address (ENOTSUP from devices without one, such as rings).
+    pub fn set_mac(&self, mac: [u8; 6]) -> Result<()> {
+        let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: a valid port and address.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(self.0.id, &mut addr) };
+        check(
+            || format!("rte_eth_dev_default_mac_addr_set({})", self.0.name),
+            rc,
+        )
+        .map(|_| ())
+    }
+
+    /// Sets the port's MTU (ENOTSUP from devices without one, such as rings).
+    pub fn set_mtu(&self, mtu: u16) -> Result<()> {
+        // SAFETY: a valid port.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.0.id, mtu) };
+        check(|| format!("rte_eth_dev_set_mtu({}, {mtu})", self.0.name), rc).map(|_| ())
     }
 
     pub fn mtu(&self) -> Result<u16> {

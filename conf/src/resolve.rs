@@ -1,0 +1,219 @@
+//! Checks the file as read and turns it into a `Config`; every error names its line and key.
+
+use std::net::IpAddr;
+use std::ops::{Range, RangeInclusive};
+
+use toml::Spanned;
+
+use crate::error::{ConfError, Source};
+use crate::schema::{FileConfig, FilePort, FileSlave};
+use crate::values::{
+    check_lcores, check_range, check_slave_name, is_multicast, parse_address, parse_mac, FirstUse,
+};
+use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
+
+/// What `[eal] args` is when not given.
+const DEFAULT_EAL_ARGS: [&str; 6] = ["-l", "0,1", "--no-pci", "--in-memory", "--file-prefix", "ipvsw"];
+
+/// MTUs a port may be given: IPv4's minimum up to common jumbo frames.
+const MTU_RANGE: RangeInclusive<u16> = 68..=9600;
+
+/// Receive queues (RSS) a port may be given: at least one.
+const QUEUES_RANGE: RangeInclusive<u16> = 1..=u16::MAX;
+
+pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfError> {
+    let lcores = file
+        .lcores
+        .ok_or_else(|| source.missing("lcores", "is required, e.g. lcores = [1]"))?;
+    let phy = file
+        .phy
+        .ok_or_else(|| source.missing("phy", "the [phy] table is required"))?;
+    let mut ports = PortChecker {
+        source,
+        backings: FirstUse::default(),
+    };
+    let mut slaves = SlaveChecker {
+        names: FirstUse::default(),
+        addresses: FirstUse::default(),
+    };
+    Ok(Config {
+        mode: file.mode.unwrap_or(Mode::L2),
+        flags: file.flags.unwrap_or(PortFlags::Bridge),
+        lcores: resolve_lcores(source, &lcores)?,
+        eal_args: match file.eal.and_then(|eal| eal.args) {
+            Some(args) => args,
+            None => DEFAULT_EAL_ARGS.map(String::from).to_vec(),
+        },
+        phy: ports.port("phy", phy.span(), phy.into_inner())?,
+        host: file
+            .host
+            .map(|host| ports.port("host", host.span(), host.into_inner()))
+            .transpose()?,
+        slaves: file
+            .slave
+            .into_iter()
+            .enumerate()
+            .map(|(index, slave)| slaves.slave(&mut ports, index, slave))
+            .collect::<Result<_, _>>()?,
+        log_level: None,
+        stats_out: None,
+    })
+}
+
+fn resolve_lcores(source: &Source, lcores: &Spanned<Vec<Spanned<u32>>>) -> Result<Vec<u32>, ConfError> {
+    let values: Vec<u32> = lcores.get_ref().iter().map(|lcore| *lcore.get_ref()).collect();
+    check_lcores(&values).map_err(|error| match error.index {
+        Some(index) => source.error_at(
+            lcores.get_ref()[index].span(),
+            &format!("lcores[{index}]"),
+            error.message,
+        ),
+        None => source.error_at(lcores.span(), "lcores", error.message),
+    })?;
+    Ok(values)
+}
+
+/// Checks ports, remembering their backings: two ports cannot drive the same device or ring.
+struct PortChecker<'a> {
+    source: &'a Source<'a>,
+    /// Backing identity (a device by its name before the first ',') -> the port using it.
+    backings: FirstUse<Backing, String>,
+}
+
+impl PortChecker<'_> {
+    /// Checks the port called `label` ("phy", "host", "slave[2]"), whose table is at `span`.
+    fn port(&mut self, label: &str, span: Range<usize>, port: FilePort) -> Result<PortConf, ConfError> {
+        let source = self.source;
+        let (backing, backing_value, backing_key) = match (port.device, port.ring) {
+            (Some(device), None) => (Backing::Device(device.get_ref().clone()), device, "device"),
+            (None, Some(ring)) => (Backing::Ring(ring.get_ref().clone()), ring, "ring"),
+            (Some(device), Some(ring)) => {
+                // Reported where the second of the two is written.
+                let (second, name) = if device.span().start > ring.span().start {
+                    (device, "device")
+                } else {
+                    (ring, "ring")
+                };
+                let message = "give device or ring, not both";
+                return Err(source.error_at(second.span(), &format!("{label}.{name}"), message));
+            }
+            (None, None) => return Err(source.error_at(span, label, "needs a device or a ring")),
+        };
+        let backing_key = format!("{label}.{backing_key}");
+        if let Err(first) = self.backings.claim(backing.identity(), label.to_string()) {
+            let message = format!("{} is already used by {first}", backing.identity());
+            return Err(source.error_at(backing_value.span(), &backing_key, message));
+        }
+        let key = |name: &str| format!("{label}.{name}");
+        let mac = port
+            .mac
+            .as_ref()
+            .map(|mac| source.parse_at(mac, &key("mac"), |text| parse_mac_cast(text, false)));
+        let queues = port.queues.as_ref().map(|queues| {
+            source.check_at(queues, &key("queues"), |&queues| {
+                check_range(queues, QUEUES_RANGE)
+            })
+        });
+        let mtu = port
+            .mtu
+            .as_ref()
+            .map(|mtu| source.check_at(mtu, &key("mtu"), |&mtu| check_range(mtu, MTU_RANGE)));
+        Ok(PortConf {
+            at: source.place(backing_value.span(), &backing_key),
+            backing,
+            mac: mac.transpose()?,
+            queues: queues.transpose()?.unwrap_or(1),
+            mtu: mtu.transpose()?,
+        })
+    }
+}
+
+/// Parses a MAC that must be multicast or not: a port's own MAC is unicast (a group address
+/// is no valid source), a group a slave joins is multicast.
+fn parse_mac_cast(text: &str, multicast: bool) -> Result<[u8; 6], String> {
+    let mac = parse_mac(text)?;
+    let cast = |multicast| if multicast { "multicast" } else { "unicast" };
+    if is_multicast(&mac) == multicast {
+        Ok(mac)
+    } else {
+        Err(format!(
+            "{text} is a {} MAC, not {}",
+            cast(!multicast),
+            cast(multicast)
+        ))
+    }
+}
+
+/// Checks slaves, remembering names and addresses: each must belong to one slave.
+struct SlaveChecker {
+    /// Slave name -> index of the slave that has it.
+    names: FirstUse<String, usize>,
+    /// Address -> the slave that has it, as `"a" (slave[0])`.
+    addresses: FirstUse<IpAddr, String>,
+}
+
+impl SlaveChecker {
+    fn slave(
+        &mut self,
+        ports: &mut PortChecker,
+        index: usize,
+        table: Spanned<FileSlave>,
+    ) -> Result<SlaveConf, ConfError> {
+        let source = ports.source;
+        let label = format!("slave[{index}]");
+        let span = table.span();
+        let slave = table.into_inner();
+        if let Some(vhost) = &slave.vhost {
+            return Err(source.error_at(
+                vhost.span(),
+                &format!("{label}.vhost"),
+                "vhost slaves are not supported yet",
+            ));
+        }
+        let name_key = format!("{label}.name");
+        let name_value = slave
+            .name
+            .ok_or_else(|| source.error_at(span.clone(), &name_key, "is required"))?;
+        let name = source.parse_at(&name_value, &name_key, check_slave_name)?;
+        if let Err(first) = self.names.claim(name.clone(), index) {
+            let message = format!("slave name \"{name}\" is already used by slave[{first}]");
+            return Err(source.error_at(name_value.span(), &name_key, message));
+        }
+        let port = FilePort {
+            device: slave.device,
+            ring: slave.ring,
+            mac: None,
+            queues: None,
+            mtu: slave.mtu,
+        };
+        let port = ports.port(&label, span, port)?;
+        let owner = format!("\"{name}\" ({label})");
+        let mut addresses = Vec::new();
+        for (position, text) in slave.addresses.iter().enumerate() {
+            let key = format!("{label}.addresses[{position}]");
+            let address = source.parse_at(text, &key, parse_address)?;
+            if let Err(first) = self.addresses.claim(address.0, owner.clone()) {
+                let message = format!("{} is already on slave {first}", address.0);
+                return Err(source.error_at(text.span(), &key, message));
+            }
+            addresses.push(address);
+        }
+        let multicast = slave
+            .multicast
+            .iter()
+            .enumerate()
+            .map(|(position, text)| {
+                source.parse_at(text, &format!("{label}.multicast[{position}]"), |text| {
+                    parse_mac_cast(text, true)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SlaveConf {
+            name,
+            port,
+            addresses,
+            multicast,
+            allmulti: slave.allmulti.unwrap_or(false),
+        })
+    }
+}

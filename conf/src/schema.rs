@@ -1,0 +1,129 @@
+//! The configuration file as written: the one definition of its key names, read with spans
+//! (for error lines) and written back by `Config::to_toml`.
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::values::{format_address, format_mac};
+use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub mode: Option<Mode>,
+    pub flags: Option<PortFlags>,
+    pub lcores: Option<Spanned<Vec<Spanned<u32>>>>,
+    pub eal: Option<FileEal>,
+    pub phy: Option<Spanned<FilePort>>,
+    pub host: Option<Spanned<FilePort>>,
+    #[serde(default)]
+    pub slave: Vec<Spanned<FileSlave>>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileEal {
+    pub args: Option<Vec<String>>,
+}
+
+/// `[phy]` and `[host]`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilePort {
+    pub device: Option<Spanned<String>>,
+    pub ring: Option<Spanned<String>>,
+    pub mac: Option<Spanned<String>>,
+    pub queues: Option<Spanned<u16>>,
+    pub mtu: Option<Spanned<u16>>,
+}
+
+/// One `[[slave]]`: its port has no MAC (slaves share the master's) and one queue.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSlave {
+    pub name: Option<Spanned<String>>,
+    pub device: Option<Spanned<String>>,
+    pub ring: Option<Spanned<String>>,
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub multicast: Vec<Spanned<String>>,
+    pub allmulti: Option<bool>,
+    pub mtu: Option<Spanned<u16>>,
+    /// Accepted by the reader only to say that vhost-user slaves are not there yet.
+    #[serde(skip_serializing)]
+    pub vhost: Option<Spanned<IgnoredAny>>,
+}
+
+/// A value built in memory: it has no place in any file.
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+impl From<&Config> for FileConfig {
+    fn from(config: &Config) -> Self {
+        FileConfig {
+            mode: Some(config.mode),
+            flags: Some(config.flags),
+            lcores: Some(unplaced(config.lcores.iter().copied().map(unplaced).collect())),
+            eal: Some(FileEal {
+                args: Some(config.eal_args.clone()),
+            }),
+            phy: Some(unplaced(FilePort::from(&config.phy))),
+            host: config.host.as_ref().map(|host| unplaced(FilePort::from(host))),
+            slave: config
+                .slaves
+                .iter()
+                .map(|slave| unplaced(FileSlave::from(slave)))
+                .collect(),
+        }
+    }
+}
+
+impl From<&PortConf> for FilePort {
+    fn from(port: &PortConf) -> Self {
+        let (device, ring) = backing_keys(&port.backing);
+        FilePort {
+            device,
+            ring,
+            mac: port.mac.as_ref().map(|mac| unplaced(format_mac(mac))),
+            queues: Some(unplaced(port.queues)),
+            mtu: port.mtu.map(unplaced),
+        }
+    }
+}
+
+impl From<&SlaveConf> for FileSlave {
+    fn from(slave: &SlaveConf) -> Self {
+        let (device, ring) = backing_keys(&slave.port.backing);
+        FileSlave {
+            name: Some(unplaced(slave.name.clone())),
+            device,
+            ring,
+            addresses: slave
+                .addresses
+                .iter()
+                .map(|address| unplaced(format_address(address)))
+                .collect(),
+            multicast: slave
+                .multicast
+                .iter()
+                .map(|mac| unplaced(format_mac(mac)))
+                .collect(),
+            allmulti: Some(slave.allmulti),
+            mtu: slave.port.mtu.map(unplaced),
+            vhost: None,
+        }
+    }
+}
+
+/// The `device` and `ring` keys for a backing: exactly one is set.
+type BackingKeys = (Option<Spanned<String>>, Option<Spanned<String>>);
+
+fn backing_keys(backing: &Backing) -> BackingKeys {
+    match backing {
+        Backing::Device(device) => (Some(unplaced(device.clone())), None),
+        Backing::Ring(ring) => (None, Some(unplaced(ring.clone()))),
+    }
+}

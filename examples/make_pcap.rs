@@ -1,0 +1,70 @@
+//! Writes a pcap of 64-byte frames for the benchmark: UDP to 8 slave addresses (10.0.0.11-18 or
+//! 2001:db8::11-18), addressed to the switch's MAC, optionally with a share of broadcast ARP.
+//!
+//! usage: make_pcap OUT.pcap [v4|v6] [BROADCAST_PERCENT]
+
+use std::io::Write;
+
+const MASTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+const FRAMES: usize = 1000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let out = args
+        .get(1)
+        .expect("usage: make_pcap OUT.pcap [v4|v6] [BROADCAST_PERCENT]");
+    let v6 = args.get(2).map(String::as_str) == Some("v6");
+    let broadcast_percent: usize = args.get(3).map_or(0, |p| p.parse().expect("percent"));
+
+    let mut pcap = Vec::new();
+    // Global header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, linktype Ethernet.
+    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&2u16.to_le_bytes());
+    pcap.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 0..FRAMES {
+        let slave = (i % 8) as u8; // 10.0.0.11 + slave, 2001:db8::11 + slave
+        let mut frame = Vec::new();
+        if i % 100 < broadcast_percent {
+            let builder = etherparse::PacketBuilder::ethernet2(PEER, [0xff; 6]).arp(
+                etherparse::ArpPacket::new(
+                    etherparse::ArpHardwareId::ETHERNET,
+                    etherparse::EtherType::IPV4,
+                    etherparse::ArpOperation::REQUEST,
+                    &PEER,
+                    &[10, 0, 0, 1],
+                    &[0; 6],
+                    &[10, 0, 0, 11 + slave],
+                )
+                .unwrap(),
+            );
+            builder.write(&mut frame).unwrap();
+        } else if v6 {
+            let mut dst = [0u8; 16];
+            dst[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            dst[15] = 0x11 + slave;
+            let mut src = dst;
+            src[15] = 1;
+            let b = etherparse::PacketBuilder::ethernet2(PEER, MASTER)
+                .ipv6(src, dst, 64)
+                .udp(4000, 5000);
+            b.write(&mut frame, &[]).unwrap();
+        } else {
+            let b = etherparse::PacketBuilder::ethernet2(PEER, MASTER)
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 11 + slave], 64)
+                .udp(4000, 5000);
+            b.write(&mut frame, &[0; 18]).unwrap();
+        }
+        frame.resize(frame.len().max(60), 0); // 60 + 4 FCS = 64 bytes on the wire
+        for v in [0u32, 0, frame.len() as u32, frame.len() as u32] {
+            pcap.extend_from_slice(&v.to_le_bytes());
+        }
+        pcap.extend_from_slice(&frame);
+    }
+    std::fs::File::create(out)
+        .and_then(|mut f| f.write_all(&pcap))
+        .expect("write pcap");
+}

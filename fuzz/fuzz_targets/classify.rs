@@ -1,0 +1,141 @@
+//! Any bytes through `classify`, then through both L2 dispatch directions under every port flag:
+//! no panic, and the invariants below hold.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use switch::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
+use switch::dispatch::{Dispatch, DropReason, McFilter, PortFlags, Verdict};
+use switch::table::{AddressTable, SlaveId};
+
+const SLAVES: SlaveId = 4;
+const MASTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+
+/// One switch per port flag, sharing a table the fuzzer can hit easily (all-zero addresses
+/// included) and realistic ones.
+fn dispatches() -> &'static [Dispatch; 3] {
+    static DISPATCHES: OnceLock<[Dispatch; 3]> = OnceLock::new();
+    DISPATCHES.get_or_init(|| {
+        [PortFlags::Bridge, PortFlags::Private, PortFlags::Vepa].map(|flags| Dispatch {
+            flags,
+            master_mac: MASTER_MAC,
+            table: AddressTable::new([
+                (Key::V4(0), 0),
+                (Key::V4(0x0a00_0001), 1),   // 10.0.0.1
+                (Key::V6(0), 2),             // ::
+                (Key::V6(0x2001_0db8 << 96 | 1), 3), // 2001:db8::1
+                (Key::V4(0x0a00_0002), 3),   // 10.0.0.2
+            ]),
+            filters: (0..SLAVES)
+                .map(|s| McFilter {
+                    groups: vec![[0x01, 0x00, 0x5e, 0, 0, 0xfb]],
+                    allmulti: s == 1,
+                })
+                .collect(),
+        })
+    })
+}
+
+fn check_classification(data: &[u8], c: &Classified) {
+    assert_eq!(c.dst[..], data[0..6]);
+    assert_eq!(c.src[..], data[6..12]);
+    let expected_kind = if data[0] & 1 == 0 {
+        DstKind::Unicast
+    } else if data[0..6] == [0xff; 6] {
+        DstKind::Broadcast
+    } else {
+        DstKind::Multicast
+    };
+    assert_eq!(c.dst_kind, expected_kind);
+    let outer = u16::from_be_bytes([data[12], data[13]]);
+    assert_eq!(c.tagged, outer == 0x8100);
+    if !c.tagged {
+        assert_eq!(c.ethertype, outer);
+    }
+    assert_eq!(c.dst_key.is_some(), c.src_key.is_some());
+    let l3_len = data.len() - ETH_HLEN - if c.tagged { 4 } else { 0 }.min(data.len() - ETH_HLEN);
+    match (c.ethertype, c.dst_key, c.src_key) {
+        (_, None, None) => {}
+        (0x0806, Some(Key::V4(_)), Some(Key::V4(_))) => assert!(l3_len >= 28),
+        (0x0800, Some(Key::V4(_)), Some(Key::V4(_))) => assert!(l3_len >= 20),
+        (0x86dd, Some(Key::V6(_)), Some(Key::V6(_))) => assert!(l3_len >= 40),
+        _ => panic!("a key of the wrong family or for a keyless ethertype: {c:?}"),
+    }
+}
+
+fn check_verdict(d: &Dispatch, v: Verdict) {
+    match v {
+        Verdict::Slave(s) => assert!(s < SLAVES, "slave {s} out of range"),
+        Verdict::Flood { except: Some(s), .. } => assert!(s < SLAVES, "except {s} out of range"),
+        Verdict::Drop(DropReason::Private) => assert_eq!(d.flags, PortFlags::Private),
+        _ => {}
+    }
+}
+
+fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
+    let v = d.from_slave(sender, Some(c));
+    check_verdict(d, v);
+    match v {
+        Verdict::Slave(owner) => {
+            assert_eq!(d.flags, PortFlags::Bridge);
+            assert!(c.dst_is_src() && !c.tagged);
+            assert_eq!(c.dst_key.and_then(|k| d.table.lookup(k)), Some(owner));
+        }
+        Verdict::Host(_) | Verdict::Drop(DropReason::Private) => {
+            assert_ne!(d.flags, PortFlags::Vepa);
+            assert!(c.dst_is_src());
+        }
+        Verdict::Flood { except, to_slaves, to_phy, to_host } => {
+            assert!(c.is_multicast());
+            assert_eq!((except, to_slaves, to_phy, to_host), (Some(sender), true, true, false));
+        }
+        Verdict::Drop(DropReason::Pause) => assert!(c.is_multicast() && c.ethertype == 0x8808),
+        Verdict::Phy => assert!(!c.is_multicast() || (c.dst_is_src() && d.flags != PortFlags::Vepa) == false),
+        Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
+    }
+}
+
+fn check_from_phy(d: &Dispatch, c: &Classified) {
+    let v = d.from_phy(Some(c));
+    check_verdict(d, v);
+    let owner = c.dst_key.and_then(|k| d.table.lookup(k));
+    match v {
+        Verdict::Slave(s) => {
+            assert!(!c.is_multicast());
+            assert_eq!(owner, Some(s));
+        }
+        Verdict::Host(reason) => {
+            assert!(!c.is_multicast());
+            assert_eq!(owner, None);
+            let expected = if c.dst_key.is_some() { DropReason::NoOwner } else { DropReason::NoKey };
+            assert_eq!(reason, expected);
+        }
+        Verdict::Flood { except, to_slaves, to_phy, to_host } => {
+            assert!(c.is_multicast());
+            assert_eq!((except, to_phy, to_host), (None, false, true));
+            let reflected = c.src == MASTER_MAC && c.src_key.and_then(|k| d.table.lookup(k)).is_some();
+            assert_eq!(to_slaves, !reflected);
+            for slave in 0..SLAVES {
+                let _ = d.takes_multicast(slave, &c.dst);
+            }
+        }
+        Verdict::Phy | Verdict::Drop(_) => panic!("from_phy gave {v:?}"),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let classified = classify(data);
+    assert_eq!(classified.is_none(), data.len() < ETH_HLEN);
+    for d in dispatches() {
+        if let Some(c) = &classified {
+            check_classification(data, c);
+            let sender = SlaveId::from(data[data.len() - 1]) % SLAVES;
+            check_from_slave(d, sender, c);
+            check_from_phy(d, c);
+        } else {
+            assert_eq!(d.from_slave(0, None), Verdict::Drop(DropReason::Malformed));
+            assert_eq!(d.from_phy(None), Verdict::Drop(DropReason::Malformed));
+        }
+    }
+});

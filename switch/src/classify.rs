@@ -1,0 +1,152 @@
+//! What a frame is, read from its header bytes only: the pure first step of every dispatch.
+//!
+//! Follows the kernel's ipvlan_get_L3_hdr (see docs/semantics in the README): the lookup key is
+//! the ARP target, the IPv4/IPv6 destination, or the target of a `::`-sourced Neighbour
+//! Solicitation; anything else has no key.
+
+/// An IP address used as a lookup key, as a big-endian number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    V4(u32),
+    V6(u128),
+}
+
+/// The destination MAC's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DstKind {
+    Unicast,
+    Multicast,
+    Broadcast,
+}
+
+pub const ETH_HLEN: usize = 14;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// 802.3x flow control: never forwarded.
+pub const ETHERTYPE_PAUSE: u16 = 0x8808;
+const IPPROTO_ICMPV6: u8 = 58;
+const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
+
+/// The classification of one frame of at least 14 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    pub dst_kind: DstKind,
+    /// Carried an 802.1Q tag (the keys are read from the inner header).
+    pub tagged: bool,
+    /// The (inner) ethertype.
+    pub ethertype: u16,
+    /// The key a destination lookup uses.
+    pub dst_key: Option<Key>,
+    /// The key a source lookup uses (the "is this a slave's own frame" test).
+    pub src_key: Option<Key>,
+}
+
+impl Classified {
+    /// The destination MAC is multicast or broadcast.
+    #[inline(always)]
+    pub fn is_multicast(&self) -> bool {
+        self.dst_kind != DstKind::Unicast
+    }
+
+    /// Destination MAC equals source MAC: how an L2 slave addresses another slave or the host.
+    #[inline(always)]
+    pub fn dst_is_src(&self) -> bool {
+        self.dst == self.src
+    }
+}
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+#[inline(always)]
+fn be128(b: &[u8], at: usize) -> u128 {
+    u128::from_be_bytes(b[at..at + 16].try_into().unwrap())
+}
+
+/// Classifies a frame; `None` if it is shorter than an Ethernet header (malformed).
+#[inline]
+pub fn classify(frame: &[u8]) -> Option<Classified> {
+    if frame.len() < ETH_HLEN {
+        return None;
+    }
+    let dst: [u8; 6] = frame[0..6].try_into().unwrap();
+    let src: [u8; 6] = frame[6..12].try_into().unwrap();
+    let dst_kind = if dst[0] & 1 == 0 {
+        DstKind::Unicast
+    } else if dst == [0xff; 6] {
+        DstKind::Broadcast
+    } else {
+        DstKind::Multicast
+    };
+    let (tagged, ethertype, l3) = match be16(frame, 12) {
+        ETHERTYPE_VLAN if frame.len() >= ETH_HLEN + 4 => (true, be16(frame, 16), &frame[ETH_HLEN + 4..]),
+        // A truncated tag: no inner header, hence no key.
+        ETHERTYPE_VLAN => (true, ETHERTYPE_VLAN, &frame[frame.len()..]),
+        ethertype => (false, ethertype, &frame[ETH_HLEN..]),
+    };
+    let (dst_key, src_key) = l3_keys(ethertype, l3).unzip();
+    Some(Classified {
+        dst,
+        src,
+        dst_kind,
+        tagged,
+        ethertype,
+        dst_key,
+        src_key,
+    })
+}
+
+/// (destination key, source key) of an L3 header, or `None`.
+#[inline(always)]
+fn l3_keys(ethertype: u16, l3: &[u8]) -> Option<(Key, Key)> {
+    match ethertype {
+        ETHERTYPE_ARP => {
+            // hrd/pro/hln/pln/op are not checked: the offsets assume a 6-byte MAC, 4-byte IP.
+            if l3.len() < 28 {
+                return None;
+            }
+            Some((Key::V4(be32(l3, 24)), Key::V4(be32(l3, 14))))
+        }
+        ETHERTYPE_IPV4 => {
+            if l3.len() < 20 || l3[0] >> 4 != 4 {
+                return None;
+            }
+            let header_len = usize::from(l3[0] & 0x0f) * 4;
+            let total_len = usize::from(be16(l3, 2));
+            if header_len < 20 || total_len > l3.len() || total_len < header_len {
+                return None;
+            }
+            Some((Key::V4(be32(l3, 16)), Key::V4(be32(l3, 12))))
+        }
+        ETHERTYPE_IPV6 => {
+            if l3.len() < 40 || l3[0] >> 4 != 6 {
+                return None;
+            }
+            let source = be128(l3, 8);
+            if source == 0 && l3[6] == IPPROTO_ICMPV6 {
+                // A `::` source (DAD) ICMPv6: only a Neighbour Solicitation has a key, its target.
+                if l3.len() < 48 {
+                    return None;
+                }
+                if l3[40] != ICMPV6_NEIGHBOUR_SOLICITATION || l3.len() < 64 {
+                    return None;
+                }
+                let target = Key::V6(be128(l3, 48));
+                return Some((target, target));
+            }
+            Some((Key::V6(be128(l3, 24)), Key::V6(source)))
+        }
+        _ => None,
+    }
+}

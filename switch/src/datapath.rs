@@ -1,0 +1,243 @@
+//! The run-to-completion loop of one forwarding lcore: poll its rx queues in bursts, classify,
+//! dispatch, batch per destination port, send each batch with one tx burst.
+//! No allocation, lock, syscall or formatting per packet.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use dpdk_wrap::{Mbuf, MbufBatch, RxQueue, TxQueue};
+
+use crate::classify::classify;
+use crate::counters::{LcoreCounters, PortCounters};
+use crate::dispatch::{Dispatch, DropReason, Verdict};
+use crate::table::SlaveId;
+
+/// Index of a port in the switch: the phy, then the host port if any, then the slaves.
+pub type PortIndex = usize;
+pub const PHY: PortIndex = 0;
+
+/// What a port is to the dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Phy,
+    Host,
+    Slave(SlaveId),
+}
+
+/// An rx queue this lcore polls.
+pub struct Poll {
+    pub port: PortIndex,
+    pub role: Role,
+    pub rx: RxQueue,
+}
+
+/// How far ahead of the packet being classified its successor's header is prefetched.
+const PREFETCH_AHEAD: usize = 2;
+
+/// The state one forwarding lcore owns: never shared.
+pub struct Worker {
+    pub polls: Vec<Poll>,
+    pub out: Outputs,
+    pub dispatch: Arc<Dispatch>,
+}
+
+/// The transmit side of one lcore, indexed by PortIndex.
+pub struct Outputs {
+    /// This lcore's own tx queue on every port.
+    pub tx: Vec<TxQueue>,
+    pending: Vec<MbufBatch>,
+    /// Longest frame each port takes (MTU + Ethernet header + one VLAN tag).
+    pub max_frame: Vec<u32>,
+    pub host: Option<PortIndex>,
+    pub first_slave: PortIndex,
+    /// Frames dropped in this burst, freed together.
+    trash: MbufBatch,
+}
+
+impl Outputs {
+    pub fn new(
+        tx: Vec<TxQueue>,
+        max_frame: Vec<u32>,
+        host: Option<PortIndex>,
+        first_slave: PortIndex,
+    ) -> Outputs {
+        Outputs {
+            pending: tx.iter().map(|_| MbufBatch::new()).collect(),
+            tx,
+            max_frame,
+            host,
+            first_slave,
+            trash: MbufBatch::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn discard(&mut self, m: Mbuf) {
+        if let Err(m) = self.trash.push(m) {
+            self.trash.free_all();
+            let _ = self.trash.push(m);
+        }
+    }
+
+    /// Queues `m` for port `to`; an oversize frame is dropped and counted on `to`.
+    #[inline(always)]
+    fn deliver(&mut self, to: PortIndex, m: Mbuf, multicast: bool, counters: &LcoreCounters) {
+        let c = &counters.ports[to];
+        if m.pkt_len() > self.max_frame[to] {
+            c.drop(DropReason::Mtu, 1);
+            return self.discard(m);
+        }
+        if multicast {
+            c.multicast.add(1);
+        }
+        // Capacity BURST per port and one copy per port per received frame: never full here.
+        if let Err(m) = self.pending[to].push(m) {
+            c.drop(DropReason::TxFull, 1);
+            self.discard(m);
+        }
+    }
+
+    /// Hands a frame to the host port, or counts `reason` on the ingress port if there is none.
+    #[inline(always)]
+    fn to_host(
+        &mut self,
+        m: Mbuf,
+        multicast: bool,
+        reason: DropReason,
+        ingress: &PortCounters,
+        counters: &LcoreCounters,
+    ) {
+        match self.host {
+            Some(host) => self.deliver(host, m, multicast, counters),
+            None => {
+                ingress.drop(reason, 1);
+                self.discard(m);
+            }
+        }
+    }
+
+    /// Copies a multicast frame to every destination the verdict names: refcount shares, the
+    /// original handle going to the last destination.
+    #[inline]
+    fn flood(
+        &mut self,
+        m: Mbuf,
+        dispatch: &Dispatch,
+        except: Option<SlaveId>,
+        to_slaves: bool,
+        to_phy: bool,
+        counters: &LcoreCounters,
+    ) {
+        let dst: [u8; 6] = m.data()[0..6].try_into().unwrap();
+        let mut previous: Option<PortIndex> = None;
+        let mut send = |out: &mut Outputs, to: PortIndex| {
+            if let Some(p) = previous.replace(to) {
+                out.deliver(p, m.share(), true, counters);
+            }
+        };
+        if to_slaves {
+            for slave in 0..dispatch.filters.len() as SlaveId {
+                if Some(slave) != except && dispatch.takes_multicast(slave, &dst) {
+                    send(self, self.first_slave + usize::from(slave));
+                }
+            }
+        }
+        if to_phy {
+            send(self, PHY);
+        }
+        match previous {
+            Some(last) => self.deliver(last, m, true, counters),
+            None => self.discard(m),
+        }
+    }
+
+    /// Sends every pending batch with one tx burst; what a port refuses is freed and counted.
+    #[inline]
+    fn flush(&mut self, counters: &LcoreCounters) {
+        for (to, batch) in self.pending.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let offered = batch.len() as u64;
+            let bytes: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+            let sent = self.tx[to].send(batch) as u64;
+            let refused_bytes: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+            let c = &counters.ports[to];
+            c.tx_packets.add(sent);
+            c.tx_bytes.add(bytes - refused_bytes);
+            if sent < offered {
+                c.drop(DropReason::TxFull, offered - sent);
+                batch.free_all();
+            }
+        }
+        self.trash.free_all();
+    }
+
+    /// Dispatches one received burst from `from` and sends the result.
+    #[inline]
+    fn handle_burst(
+        &mut self,
+        dispatch: &Dispatch,
+        from: PortIndex,
+        role: Role,
+        batch: &mut MbufBatch,
+        counters: &LcoreCounters,
+    ) {
+        let ingress = &counters.ports[from];
+        ingress.rx_packets.add(batch.len() as u64);
+        let mut bytes = 0u64;
+        let mut drain = batch.drain();
+        while let Some(m) = drain.next() {
+            if let Some(next) = drain.peek_ahead(PREFETCH_AHEAD - 1) {
+                next.prefetch_data();
+            }
+            bytes += u64::from(m.pkt_len());
+            let class = classify(m.data());
+            let verdict = match role {
+                Role::Phy => dispatch.from_phy(class.as_ref()),
+                Role::Slave(s) => dispatch.from_slave(s, class.as_ref()),
+                // The master's own transmissions bypass ipvlan.
+                Role::Host => Verdict::Phy,
+            };
+            match verdict {
+                Verdict::Slave(s) => self.deliver(self.first_slave + usize::from(s), m, false, counters),
+                Verdict::Phy => self.deliver(PHY, m, false, counters),
+                Verdict::Host(reason) => self.to_host(m, false, reason, ingress, counters),
+                Verdict::Drop(reason) => {
+                    ingress.drop(reason, 1);
+                    self.discard(m);
+                }
+                Verdict::Flood {
+                    except,
+                    to_slaves,
+                    to_phy,
+                    to_host,
+                } => {
+                    if to_host {
+                        let copy = m.share();
+                        self.to_host(copy, true, DropReason::NoHost, ingress, counters);
+                    }
+                    self.flood(m, dispatch, except, to_slaves, to_phy, counters);
+                }
+            }
+        }
+        drop(drain);
+        ingress.rx_bytes.add(bytes);
+        self.flush(counters);
+    }
+}
+
+impl Worker {
+    /// Polls until `stop` is set.
+    pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
+        let mut batch = MbufBatch::new();
+        while !stop.load(Ordering::Relaxed) {
+            for poll in &mut self.polls {
+                if poll.rx.recv(&mut batch) > 0 {
+                    self.out
+                        .handle_burst(&self.dispatch, poll.port, poll.role, &mut batch, counters);
+                }
+            }
+        }
+    }
+}

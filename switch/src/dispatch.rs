@@ -1,0 +1,183 @@
+//! The L2-mode dispatch decision (kernel: ipvlan_xmit_mode_l2, ipvlan_handle_mode_l2): pure,
+//! from a frame's classification to where it goes.
+
+use crate::classify::{Classified, Key, ETHERTYPE_PAUSE};
+use crate::table::{AddressTable, SlaveId};
+
+pub use conf::PortFlags;
+
+/// Why a frame (or one copy of it) was not delivered. Each is a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    Malformed,
+    /// Bound for the host stack because it has no lookup key, and there is no host port.
+    NoKey,
+    /// Bound for the host stack because no slave owns its key, and there is no host port.
+    NoOwner,
+    /// The host's copy of a multicast frame from the phy, and there is no host port.
+    NoHost,
+    /// Slave-to-slave unicast on a `private` switch.
+    Private,
+    /// An 802.3x PAUSE frame from a slave.
+    Pause,
+    /// Longer than the receiving port's MTU allows.
+    Mtu,
+    /// The receiving port's transmit queue was full.
+    TxFull,
+    /// The driver had no mbuf to receive into (driver counter).
+    PoolEmpty,
+    /// The device's receive queue was full (driver counter).
+    RxMissed,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 10;
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::NoKey,
+        DropReason::NoOwner,
+        DropReason::NoHost,
+        DropReason::Private,
+        DropReason::Pause,
+        DropReason::Mtu,
+        DropReason::TxFull,
+        DropReason::PoolEmpty,
+        DropReason::RxMissed,
+    ];
+
+    /// The counter's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::NoKey => "no_key",
+            DropReason::NoOwner => "no_owner",
+            DropReason::NoHost => "no_host",
+            DropReason::Private => "private",
+            DropReason::Pause => "pause",
+            DropReason::Mtu => "mtu",
+            DropReason::TxFull => "tx_full",
+            DropReason::PoolEmpty => "pool_empty",
+            DropReason::RxMissed => "rx_missed",
+        }
+    }
+}
+
+/// Where a frame goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Slave(SlaveId),
+    Phy,
+    /// To the host stack; the reason is what to count if there is no host port.
+    Host(DropReason),
+    /// Multicast/broadcast: a copy to every slave whose filter takes the group (except the
+    /// sender) when `to_slaves`, plus the phy and/or the host.
+    Flood {
+        except: Option<SlaveId>,
+        to_slaves: bool,
+        to_phy: bool,
+        to_host: bool,
+    },
+    Drop(DropReason),
+}
+
+/// A slave's multicast filter: exact group MACs (the kernel's 8-bit hash admits collisions;
+/// this does not). Broadcast always passes.
+#[derive(Debug, Clone, Default)]
+pub struct McFilter {
+    pub groups: Vec<[u8; 6]>,
+    pub allmulti: bool,
+}
+
+impl McFilter {
+    #[inline]
+    pub fn takes(&self, dst: &[u8; 6]) -> bool {
+        self.allmulti || *dst == [0xff; 6] || self.groups.contains(dst)
+    }
+}
+
+/// Everything an L2 decision reads. Built by the control plane, read by all lcores.
+pub struct Dispatch {
+    pub flags: PortFlags,
+    /// The phy's MAC, shared by every slave.
+    pub master_mac: [u8; 6],
+    pub table: AddressTable,
+    /// Indexed by SlaveId.
+    pub filters: Vec<McFilter>,
+}
+
+impl Dispatch {
+    #[inline(always)]
+    fn owner(&self, key: Option<Key>) -> Option<SlaveId> {
+        key.and_then(|k| self.table.lookup(k))
+    }
+
+    /// To the owner of `key`, or to the host with the reason it was not found.
+    #[inline(always)]
+    fn by_destination(&self, key: Option<Key>) -> Result<SlaveId, DropReason> {
+        match (key, self.owner(key)) {
+            (_, Some(owner)) => Ok(owner),
+            (None, None) => Err(DropReason::NoKey),
+            (Some(_), None) => Err(DropReason::NoOwner),
+        }
+    }
+
+    /// A frame a slave sent (ipvlan_xmit_mode_l2).
+    #[inline]
+    pub fn from_slave(&self, sender: SlaveId, c: Option<&Classified>) -> Verdict {
+        let Some(c) = c else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if self.flags != PortFlags::Vepa && c.dst_is_src() {
+            // A tagged frame from a slave counts as "other": no key.
+            let key = if c.tagged { None } else { c.dst_key };
+            return match self.by_destination(key) {
+                Ok(_) if self.flags == PortFlags::Private => Verdict::Drop(DropReason::Private),
+                Ok(owner) => Verdict::Slave(owner),
+                Err(reason) => Verdict::Host(reason),
+            };
+        }
+        if c.is_multicast() {
+            if c.ethertype == ETHERTYPE_PAUSE && !c.tagged {
+                return Verdict::Drop(DropReason::Pause);
+            }
+            return Verdict::Flood {
+                except: Some(sender),
+                to_slaves: true,
+                to_phy: true,
+                to_host: false,
+            };
+        }
+        Verdict::Phy
+    }
+
+    /// A frame from the wire (ipvlan_handle_mode_l2).
+    #[inline]
+    pub fn from_phy(&self, c: Option<&Classified>) -> Verdict {
+        let Some(c) = c else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if !c.is_multicast() {
+            return match self.by_destination(c.dst_key) {
+                Ok(owner) => Verdict::Slave(owner),
+                Err(reason) => Verdict::Host(reason),
+            };
+        }
+        // A slave's own multicast reflected back from outside was already copied locally when
+        // it was sent: only the host gets it.
+        let reflected = c.src == self.master_mac && self.owner(c.src_key).is_some();
+        Verdict::Flood {
+            except: None,
+            to_slaves: !reflected,
+            to_phy: false,
+            to_host: true,
+        }
+    }
+
+    /// Does `slave` take a copy of a multicast frame to `dst`?
+    #[inline]
+    pub fn takes_multicast(&self, slave: SlaveId, dst: &[u8; 6]) -> bool {
+        self.filters[usize::from(slave)].takes(dst)
+    }
+}

@@ -1,0 +1,155 @@
+//! Shared harness of the integration tests: an EAL per test process (nextest runs each test in
+//! its own process), a switch from an inline TOML configuration, frames in and out of its
+//! ring-backed ports.
+#![allow(dead_code)] // each test binary uses its own subset of the harness
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use conf::Config;
+use dpdk_wrap::{Eal, MbufBatch};
+use switch::counters::PortTotals;
+use switch::Switch;
+
+/// EAL arguments for a test: no PCI probing, a private file prefix, memory released on exit.
+pub fn eal_args(test: &str) -> Vec<String> {
+    [
+        "-l",
+        "0,1",
+        "--no-pci",
+        "--in-memory",
+        "-m",
+        "512",
+        "--file-prefix",
+        &format!("ipvsw-{test}-{}", std::process::id()),
+        "--log-level",
+        "*:warning",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Parses `toml` (which must not contain `lcores` or `[eal]`), inits the EAL and starts a switch.
+pub fn start(test: &str, toml: &str) -> (Eal, Switch) {
+    let text = format!("lcores = [1]\n{toml}");
+    let config = Config::parse(&text, &format!("{test}.toml")).expect("test configuration");
+    let eal = Eal::init(&eal_args(test)).expect("EAL init");
+    let switch = Switch::start(&eal, &config).expect("switch start");
+    (eal, switch)
+}
+
+/// Offers frames to the switch on a ring-backed port, as if that port received them.
+pub fn inject(switch: &Switch, port: &str, frames: &[Vec<u8>]) {
+    let (into, _) = switch
+        .rings(port)
+        .unwrap_or_else(|| panic!("{port} is not ring-backed"));
+    for chunk in frames.chunks(dpdk_wrap::BURST) {
+        let mut batch = MbufBatch::new();
+        for f in chunk {
+            let mut m = switch.pool().alloc().expect("mbuf");
+            m.append(f).expect("frame fits an mbuf");
+            assert!(batch.push(m).is_ok());
+        }
+        while !batch.is_empty() {
+            into.enqueue(&mut batch);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while into.count() > 0 {
+        assert!(Instant::now() < deadline, "the switch does not poll {port}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    settle(switch);
+}
+
+/// Waits until every ring into the switch is empty and the lcore has finished its last burst.
+pub fn settle(switch: &Switch) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = switch.stats();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = switch.stats();
+        if now == last {
+            return;
+        }
+        assert!(Instant::now() < deadline, "switch never settled");
+        last = now;
+    }
+}
+
+/// Takes every frame the switch sent out of a ring-backed port.
+pub fn take(switch: &Switch, port: &str) -> Vec<Vec<u8>> {
+    let (_, out) = switch
+        .rings(port)
+        .unwrap_or_else(|| panic!("{port} is not ring-backed"));
+    let mut frames = Vec::new();
+    let mut batch = MbufBatch::new();
+    while out.dequeue(&mut batch) > 0 {
+        frames.extend(batch.drain().map(|m| m.data().to_vec()));
+    }
+    frames
+}
+
+/// Stops the switch and checks that every mbuf came back to the pool.
+pub fn finish(switch: Switch) -> BTreeMap<String, PortTotals> {
+    let mut switch = switch;
+    switch.stop().expect("stop");
+    let stats = switch.stats();
+    assert_eq!(switch.shutdown().expect("shutdown"), 0, "mbufs leaked");
+    stats
+}
+
+pub const MASTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const OUTSIDE: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+
+/// An Ethernet + IPv4 + UDP frame built with etherparse.
+pub fn udp4(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, 64)
+        .udp(4000, 5000);
+    let mut out = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut out, payload).unwrap();
+    out
+}
+
+/// An Ethernet + IPv6 + UDP frame built with etherparse.
+pub fn udp6(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 16], dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
+    let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv6(src, dst, 64)
+        .udp(4000, 5000);
+    let mut out = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut out, payload).unwrap();
+    out
+}
+
+/// An ARP request or reply (op 1 / 2) for IPv4 over Ethernet, padded to the 60-byte minimum.
+pub fn arp(dst_mac: [u8; 6], src_mac: [u8; 6], op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let target_mac = if op == 1 { [0; 6] } else { dst_mac };
+    let packet = etherparse::ArpPacket::new(
+        etherparse::ArpHardwareId::ETHERNET,
+        etherparse::EtherType::IPV4,
+        etherparse::ArpOperation(op),
+        &src_mac,
+        &sender,
+        &target_mac,
+        &target,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+        .arp(packet)
+        .write(&mut out)
+        .unwrap();
+    out.resize(60, 0);
+    out
+}
+
+/// 2001:db8::`last`
+pub fn v6(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[0..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = last;
+    a
+}
