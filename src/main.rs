@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use conf::Cli;
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_writer(std::io::stderr)
         .init();
-    match run(&config) {
+    match run(&config, cli.stats_period.map(Duration::from_secs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipvlan-switch: {e}");
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &conf::Config) -> Result<(), Box<dyn std::error::Error>> {
+fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<dyn std::error::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -48,8 +48,14 @@ fn run(config: &conf::Config) -> Result<(), Box<dyn std::error::Error>> {
     let eal = Eal::init(&config.eal_args)?;
     let mut switch = Switch::start(&eal, config)?;
     tracing::info!("forwarding; stop with Ctrl-C (SIGINT) or SIGTERM");
+    let mut last = (Instant::now(), switch.stats());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        if stats_period.is_some_and(|p| last.0.elapsed() >= p) {
+            let now = (Instant::now(), switch.stats());
+            print_rates(&last, &now);
+            last = now;
+        }
     }
     switch.stop()?;
     let stats = switch.stats();
@@ -64,6 +70,26 @@ fn run(config: &conf::Config) -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!(leaked, "mbufs still out of the pool after all ports closed");
     }
     Ok(())
+}
+
+type Snapshot = (Instant, BTreeMap<String, PortTotals>);
+
+/// One line of per-port rates between two snapshots, e.g. `rates: phy rx 12.345 Mpps tx 0.000 Mpps`.
+fn print_rates((t0, before): &Snapshot, (t1, after): &Snapshot) {
+    let seconds = t1.duration_since(*t0).as_secs_f64();
+    let rate = |a: u64, b: u64| (b - a) as f64 / seconds / 1e6;
+    let ports: Vec<String> = after
+        .iter()
+        .map(|(name, now)| {
+            let then = &before[name];
+            format!(
+                "{name} rx {:.3} Mpps tx {:.3} Mpps",
+                rate(then.rx_packets, now.rx_packets),
+                rate(then.tx_packets, now.tx_packets)
+            )
+        })
+        .collect();
+    println!("rates: {}", ports.join(", "));
 }
 
 fn print_table(stats: &BTreeMap<String, PortTotals>) {

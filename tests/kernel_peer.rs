@@ -16,11 +16,9 @@ impl Netns {
     }
 
     /// Moves a host interface into this namespace and configures it.
-    fn adopt(&self, iface: &str, mac: Option<&str>, addr: &str) {
+    fn adopt(&self, iface: &str, mac: &str, addr: &str) {
         run("ip", &["link", "set", "dev", iface, "netns", &self.0]);
-        if let Some(mac) = mac {
-            self.exec(&["ip", "link", "set", "dev", iface, "address", mac]);
-        }
+        self.exec(&["ip", "link", "set", "dev", iface, "address", mac]);
         self.exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{iface}.disable_ipv6=1")]);
         self.exec(&["ip", "addr", "add", addr, "dev", iface]);
         self.exec(&["ip", "link", "set", "dev", iface, "up"]);
@@ -74,9 +72,10 @@ addresses = ["10.99.0.11/24"]
     let (_eal, sw) = common::start("kernel_peer", &toml);
     let lan = Netns::new(format!("ivlan{id}"));
     let guest = Netns::new(format!("ivguest{id}"));
-    lan.adopt(&wire_if, None, "10.99.0.1/24");
+    // A tap's kernel side starts with the PMD's MAC, the master's: the LAN peer needs its own.
+    lan.adopt(&wire_if, "02:00:00:00:00:99", "10.99.0.1/24");
     // The slave shares the master's MAC.
-    guest.adopt(&slave_if, Some("02:00:00:00:00:01"), "10.99.0.11/24");
+    guest.adopt(&slave_if, "02:00:00:00:00:01", "10.99.0.11/24");
 
     lan.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.11"]);
     guest.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.1"]);

@@ -38,6 +38,10 @@ pub struct Cli {
     /// Write the counters as JSON to this file on exit
     #[arg(long, value_name = "FILE")]
     pub stats_out: Option<PathBuf>,
+
+    /// Print every port's packet rates every SECONDS while running
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stats_period: Option<u64>,
 }
 
 impl Cli {

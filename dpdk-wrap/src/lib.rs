@@ -12,6 +12,6 @@ mod ring;
 pub use eal::{rdtsc, Eal, LcoreJob};
 pub use error::{errno, DpdkError, Result};
 pub use ethdev::{EthPort, Link, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
-pub use mbuf::{Drain, Mbuf, MbufBatch, BURST};
+pub use mbuf::{Drain, Mbuf, MbufBatch, Shares, BURST};
 pub use mempool::Mempool;
 pub use ring::Ring;

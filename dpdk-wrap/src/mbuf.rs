@@ -90,14 +90,25 @@ impl Mbuf {
         Ok(())
     }
 
-    /// Another owner of the same buffer (zero-copy fan-out): bumps the refcount. The bytes
+    /// `n` owners of this buffer for zero-copy fan-out, with one refcount update. The bytes
     /// become read-only (`data_mut` returns `None`) until all but one owner are gone.
+    /// `n == 0` frees the packet.
     #[inline]
-    pub fn share(&self) -> Mbuf {
-        // SAFETY: adds one reference to a valid mbuf; the new handle owns that reference.
-        unsafe {
-            dpdk_sys::rte_mbuf_refcnt_update(self.0.as_ptr(), 1);
-            Mbuf(self.0)
+    pub fn into_shares(self, n: u16) -> Shares {
+        if n > 1 {
+            // SAFETY: adds n - 1 references to a valid mbuf; the Shares hand them out.
+            unsafe { dpdk_sys::rte_mbuf_refcnt_update(self.0.as_ptr(), (n - 1) as i16) };
+        }
+        if n == 0 {
+            drop(self);
+            return Shares {
+                raw: std::ptr::null_mut(),
+                left: 0,
+            };
+        }
+        Shares {
+            raw: self.into_raw(),
+            left: n,
         }
     }
 
@@ -120,6 +131,33 @@ impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own one reference to a valid mbuf; free drops exactly that one.
         unsafe { dpdk_sys::rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// The owners of one shared buffer, handed out one by one (see [`Mbuf::into_shares`]); those
+/// not taken are freed on drop.
+pub struct Shares {
+    raw: *mut rte_mbuf,
+    left: u16,
+}
+
+impl Iterator for Shares {
+    type Item = Mbuf;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Mbuf> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // SAFETY: each of the `left` references is handed out once.
+        Some(unsafe { Mbuf::from_raw(self.raw) })
+    }
+}
+
+impl Drop for Shares {
+    fn drop(&mut self) {
+        self.for_each(drop);
     }
 }
 

@@ -23,6 +23,8 @@ pub const ETH_HLEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service tag: the kernel's RX path removes it like an 802.1Q tag (eth_type_vlan).
+const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// 802.3x flow control: never forwarded.
 pub const ETHERTYPE_PAUSE: u16 = 0x8808;
@@ -35,7 +37,7 @@ pub struct Classified {
     pub dst: [u8; 6],
     pub src: [u8; 6],
     pub dst_kind: DstKind,
-    /// Carried an 802.1Q tag (the keys are read from the inner header).
+    /// Carried an 802.1Q or 802.1ad tag (the keys are read from the header inside it).
     pub tagged: bool,
     /// The (inner) ethertype.
     pub ethertype: u16,
@@ -90,9 +92,11 @@ pub fn classify(frame: &[u8]) -> Option<Classified> {
         DstKind::Multicast
     };
     let (tagged, ethertype, l3) = match be16(frame, 12) {
-        ETHERTYPE_VLAN if frame.len() >= ETH_HLEN + 4 => (true, be16(frame, 16), &frame[ETH_HLEN + 4..]),
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ if frame.len() >= ETH_HLEN + 4 => {
+            (true, be16(frame, 16), &frame[ETH_HLEN + 4..])
+        }
         // A truncated tag: no inner header, hence no key.
-        ETHERTYPE_VLAN => (true, ETHERTYPE_VLAN, &frame[frame.len()..]),
+        tpid @ (ETHERTYPE_VLAN | ETHERTYPE_QINQ) => (true, tpid, &frame[frame.len()..]),
         ethertype => (false, ethertype, &frame[ETH_HLEN..]),
     };
     let (dst_key, src_key) = l3_keys(ethertype, l3).unzip();

@@ -9,7 +9,7 @@ use dpdk_wrap::{Mbuf, MbufBatch, RxQueue, TxQueue};
 
 use crate::classify::classify;
 use crate::counters::{LcoreCounters, PortCounters};
-use crate::dispatch::{Dispatch, DropReason, Verdict};
+use crate::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use crate::table::SlaveId;
 
 /// Index of a port in the switch: the phy, then the host port if any, then the slaves.
@@ -99,16 +99,9 @@ impl Outputs {
 
     /// Hands a frame to the host port, or counts `reason` on the ingress port if there is none.
     #[inline(always)]
-    fn to_host(
-        &mut self,
-        m: Mbuf,
-        multicast: bool,
-        reason: DropReason,
-        ingress: &PortCounters,
-        counters: &LcoreCounters,
-    ) {
+    fn to_host(&mut self, m: Mbuf, reason: DropReason, ingress: &PortCounters, counters: &LcoreCounters) {
         match self.host {
-            Some(host) => self.deliver(host, m, multicast, counters),
+            Some(host) => self.deliver(host, m, false, counters),
             None => {
                 ingress.drop(reason, 1);
                 self.discard(m);
@@ -116,38 +109,40 @@ impl Outputs {
         }
     }
 
-    /// Copies a multicast frame to every destination the verdict names: refcount shares, the
-    /// original handle going to the last destination.
+    /// Copies a multicast frame to every destination the verdict names, sharing the buffer
+    /// (one refcount update) rather than copying it.
     #[inline]
     fn flood(
         &mut self,
         m: Mbuf,
         dispatch: &Dispatch,
-        except: Option<SlaveId>,
-        to_slaves: bool,
-        to_phy: bool,
+        flood: Flood,
+        ingress: &PortCounters,
         counters: &LcoreCounters,
     ) {
         let dst: [u8; 6] = m.data()[0..6].try_into().unwrap();
-        let mut previous: Option<PortIndex> = None;
-        let mut send = |out: &mut Outputs, to: PortIndex| {
-            if let Some(p) = previous.replace(to) {
-                out.deliver(p, m.share(), true, counters);
+        let slaves = 0..dispatch.filters.len() as SlaveId;
+        let takes =
+            |s: &SlaveId| flood.to_slaves && Some(*s) != flood.except && dispatch.takes_multicast(*s, &dst);
+        let host = match (flood.to_host, self.host) {
+            (false, _) => None,
+            (true, Some(host)) => Some(host),
+            (true, None) => {
+                ingress.drop(DropReason::NoHost, 1);
+                None
             }
         };
-        if to_slaves {
-            for slave in 0..dispatch.filters.len() as SlaveId {
-                if Some(slave) != except && dispatch.takes_multicast(slave, &dst) {
-                    send(self, self.first_slave + usize::from(slave));
-                }
-            }
-        }
-        if to_phy {
-            send(self, PHY);
-        }
-        match previous {
-            Some(last) => self.deliver(last, m, true, counters),
-            None => self.discard(m),
+        let total =
+            slaves.clone().filter(takes).count() + usize::from(flood.to_phy) + usize::from(host.is_some());
+        let mut copies = m.into_shares(total as u16);
+        let first_slave = self.first_slave;
+        let destinations = slaves
+            .filter(takes)
+            .map(|s| first_slave + usize::from(s))
+            .chain(flood.to_phy.then_some(PHY))
+            .chain(host);
+        for (to, copy) in destinations.zip(&mut copies) {
+            self.deliver(to, copy, true, counters);
         }
     }
 
@@ -202,23 +197,12 @@ impl Outputs {
             match verdict {
                 Verdict::Slave(s) => self.deliver(self.first_slave + usize::from(s), m, false, counters),
                 Verdict::Phy => self.deliver(PHY, m, false, counters),
-                Verdict::Host(reason) => self.to_host(m, false, reason, ingress, counters),
+                Verdict::Host(reason) => self.to_host(m, reason, ingress, counters),
                 Verdict::Drop(reason) => {
                     ingress.drop(reason, 1);
                     self.discard(m);
                 }
-                Verdict::Flood {
-                    except,
-                    to_slaves,
-                    to_phy,
-                    to_host,
-                } => {
-                    if to_host {
-                        let copy = m.share();
-                        self.to_host(copy, true, DropReason::NoHost, ingress, counters);
-                    }
-                    self.flood(m, dispatch, except, to_slaves, to_phy, counters);
-                }
+                Verdict::Flood(flood) => self.flood(m, dispatch, flood, ingress, counters),
             }
         }
         drop(drain);

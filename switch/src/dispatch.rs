@@ -71,15 +71,18 @@ pub enum Verdict {
     Phy,
     /// To the host stack; the reason is what to count if there is no host port.
     Host(DropReason),
-    /// Multicast/broadcast: a copy to every slave whose filter takes the group (except the
-    /// sender) when `to_slaves`, plus the phy and/or the host.
-    Flood {
-        except: Option<SlaveId>,
-        to_slaves: bool,
-        to_phy: bool,
-        to_host: bool,
-    },
+    Flood(Flood),
     Drop(DropReason),
+}
+
+/// Multicast/broadcast: a copy to every slave whose filter takes the group (but `except`, the
+/// sender) when `to_slaves`, plus the phy and/or the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flood {
+    pub except: Option<SlaveId>,
+    pub to_slaves: bool,
+    pub to_phy: bool,
+    pub to_host: bool,
 }
 
 /// A slave's multicast filter: exact group MACs (the kernel's 8-bit hash admits collisions;
@@ -142,12 +145,12 @@ impl Dispatch {
             if c.ethertype == ETHERTYPE_PAUSE && !c.tagged {
                 return Verdict::Drop(DropReason::Pause);
             }
-            return Verdict::Flood {
+            return Verdict::Flood(Flood {
                 except: Some(sender),
                 to_slaves: true,
                 to_phy: true,
                 to_host: false,
-            };
+            });
         }
         Verdict::Phy
     }
@@ -167,12 +170,12 @@ impl Dispatch {
         // A slave's own multicast reflected back from outside was already copied locally when
         // it was sent: only the host gets it.
         let reflected = c.src == self.master_mac && self.owner(c.src_key).is_some();
-        Verdict::Flood {
+        Verdict::Flood(Flood {
             except: None,
             to_slaves: !reflected,
             to_phy: false,
             to_host: true,
-        }
+        })
     }
 
     /// Does `slave` take a copy of a multicast frame to `dst`?

@@ -394,6 +394,28 @@ fn tagged_frame_length_checks_apply_to_inner_header() {
 }
 
 #[test]
+fn service_tag_keys_on_the_header_inside_it() {
+    // The kernel's RX path removes one 802.1Q or 802.1ad tag before ipvlan looks.
+    let frame = service_tagged(&ipv6_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V6, SLAVE1_V6), 20);
+    let c = classified(&frame);
+    assert!(c.tagged);
+    assert_eq!(c.ethertype, 0x86dd);
+    assert_eq!(keys(&frame), Some((v6(SLAVE1_V6), v6(EXTERNAL_V6))));
+}
+
+#[test]
+fn double_tagged_frame_has_no_key() {
+    // Only one tag is removed: the inner one makes the frame "other".
+    let frame = service_tagged(
+        &vlan_tagged(&ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE1_V4), 10),
+        20,
+    );
+    let c = classified(&frame);
+    assert_eq!((c.tagged, c.ethertype), (true, 0x8100));
+    assert_eq!(keys(&frame), None);
+}
+
+#[test]
 fn truncated_tag_is_tagged_without_key() {
     let frame = vlan_tagged(&ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE1_V4), 100);
     for len in 14..18 {
@@ -405,4 +427,6 @@ fn truncated_tag_is_tagged_without_key() {
     // 18 bytes: the tag is complete, the inner header absent.
     let c = classified(&frame[..18]);
     assert_eq!((c.tagged, c.ethertype, c.dst_key), (true, 0x0800, None));
+    let c = classified(&service_tagged(&frame, 1)[..15]);
+    assert_eq!((c.tagged, c.ethertype, c.dst_key), (true, 0x88a8, None));
 }

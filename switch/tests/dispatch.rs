@@ -178,9 +178,11 @@ fn dst_equal_src_works_with_any_shared_mac() {
 #[test]
 fn tagged_dst_equal_src_has_no_key_and_goes_to_the_host() {
     // On TX a tagged frame counts as "other", even though its inner header names a slave.
-    let frame = vlan_tagged(&local_ipv4(SLAVE0_V4, SLAVE1_V4), 5);
-    for flags in [PortFlags::Bridge, PortFlags::Private] {
-        assert_eq!(from_slave(flags, 0, &frame), Verdict::Host(DropReason::NoKey));
+    let frame = local_ipv4(SLAVE0_V4, SLAVE1_V4);
+    for tagged in [vlan_tagged(&frame, 5), service_tagged(&frame, 5)] {
+        for flags in [PortFlags::Bridge, PortFlags::Private] {
+            assert_eq!(from_slave(flags, 0, &tagged), Verdict::Host(DropReason::NoKey));
+        }
     }
 }
 
@@ -338,8 +340,15 @@ fn phy_unicast_without_key_goes_to_the_host() {
 #[test]
 fn phy_tagged_unicast_goes_by_its_inner_destination() {
     // On RX the core has already removed the tag: the inner header counts.
-    let frame = vlan_tagged(&ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE1_V4), 9);
-    assert_eq!(from_phy(PortFlags::Bridge, &frame), Verdict::Slave(1));
+    let frame = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE1_V4);
+    assert_eq!(
+        from_phy(PortFlags::Bridge, &vlan_tagged(&frame, 9)),
+        Verdict::Slave(1)
+    );
+    assert_eq!(
+        from_phy(PortFlags::Bridge, &service_tagged(&frame, 9)),
+        Verdict::Slave(1)
+    );
 }
 
 // ---- phy RX, multicast ----

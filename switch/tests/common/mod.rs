@@ -85,8 +85,8 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8
     [&header.to_bytes()[..], payload].concat()
 }
 
-/// The same frame with an 802.1Q tag (VID `vid`) inserted after the MACs.
-pub fn vlan_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+/// The same frame with a tag (TPID `tpid`, VID `vid`) inserted after the MACs.
+pub fn tagged_with(tpid: EtherType, frame: &[u8], vid: u16) -> Vec<u8> {
     let (mut header, payload) = Ethernet2Header::from_slice(frame).unwrap();
     let tag = SingleVlanHeader {
         pcp: VlanPcp::ZERO,
@@ -94,8 +94,18 @@ pub fn vlan_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
         vlan_id: VlanId::try_new(vid).unwrap(),
         ether_type: header.ether_type,
     };
-    header.ether_type = EtherType::VLAN_TAGGED_FRAME;
+    header.ether_type = tpid;
     [&header.to_bytes()[..], &tag.to_bytes()[..], payload].concat()
+}
+
+/// The same frame with an 802.1Q tag.
+pub fn vlan_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    tagged_with(EtherType::VLAN_TAGGED_FRAME, frame, vid)
+}
+
+/// The same frame with an 802.1ad service tag.
+pub fn service_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    tagged_with(EtherType::PROVIDER_BRIDGING, frame, vid)
 }
 
 /// `bytes` without its last `n` bytes.
