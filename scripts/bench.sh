@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: ipvlan-switch against dpdk-testpmd io forwarding on the same kind of vdevs, in the
+# Benchmark: ipvlan-switch (and the bare dpdk-wrap forwarder) against dpdk-testpmd io forwarding on the same kind of vdevs, in the
 # same run, rounds interleaved. Phy = net_pcap replaying 64-byte frames (infinite_rx), slaves =
 # net_null (no-rx), one forwarding lcore. Cases: IPv4 to 8 slave addresses, the same with 10%
-# broadcast ARP, IPv6. Prints Mpps (median of the per-second rates) and the ratio.
+# broadcast ARP, IPv6; plus "null-fwd": the dpdk-wrap io forwarder example (examples/fwd.rs)
+# against testpmd io between two net_null ports (both directions summed), which measures
+# the Rust wrappers alone. Prints Mpps (median of the per-second rates) and the ratio.
 # usage: scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,7 @@ SECONDS_PER_RUN=${1:-8}
 ROUNDS=${2:-3}
 ./scripts/setup.sh >/dev/null
 cargo build --release --quiet --bin ipvlan-switch --example make_pcap
+cargo build --release --quiet -p dpdk-wrap --example fwd
 work=$(mktemp -d /tmp/ipvsw-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,28 +35,42 @@ run_switch() { # pcap
   grep '^rates:' "$work/switch.out" | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
 }
 
-run_testpmd() { # pcap
+run_testpmd() { # pcap (or "null-fwd")
+  local vdevs=(--vdev "net_pcap0,rx_pcap=$1,infinite_rx=1" --vdev net_null0,no-rx=1) ports=0
+  [ "$1" = null-fwd ] && vdevs=(--vdev net_null0 --vdev net_null1) ports="0|1"
   timeout -s INT "$((SECONDS_PER_RUN + 2))" dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory --file-prefix "bench-tp-$$" \
-    --vdev "net_pcap0,rx_pcap=$1,infinite_rx=1" --vdev net_null0,no-rx=1 -- \
-    --forward-mode=io --nb-cores=1 --total-num-mbufs=32768 --stats-period 1 </dev/null >"$work/testpmd.out" 2>&1 || true
-  awk '/NIC statistics for port/ {port = $(NF-1)} /Rx-pps:/ && port == 0 {print $2 / 1e6}' "$work/testpmd.out" \
-    | tail -n +3 | median
+    "${vdevs[@]}" -- --forward-mode=io --nb-cores=1 --total-num-mbufs=32768 --stats-period 1 \
+    </dev/null >"$work/testpmd.out" 2>&1 || true
+  # Per stats period: the Rx-pps of the measured ports, summed.
+  awk -v ports="^($ports)\$" '/NIC statistics for port/ {port = $(NF-1); if (port == 0 && n++) {print sum / 1e6; sum = 0}}
+       /Rx-pps:/ && port ~ ports {sum += $2}' "$work/testpmd.out" | tail -n +3 | median
+}
+
+run_fwd() {
+  ./target/release/examples/fwd "$SECONDS_PER_RUN" net_null0 net_null1 2>/dev/null >"$work/fwd.out" || true
+  grep '^rate:' "$work/fwd.out" | tail -n +3 | awk '{print $2}' | median
+  grep '^inline:' "$work/fwd.out" >&2
 }
 
 declare -A make_args=([ipv4]="v4 0" [ipv4+10%bcast]="v4 10" [ipv6]="v6 0")
-cases=(ipv4 ipv4+10%bcast ipv6)
-for c in "${cases[@]}"; do
+cases=(null-fwd ipv4 ipv4+10%bcast ipv6)
+for c in "${cases[@]:1}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
 declare -A tp sw
 for r in $(seq "$ROUNDS"); do
   for c in "${cases[@]}"; do
-    tp[$c]+="$(run_testpmd "$work/$c.pcap") "
-    sw[$c]+="$(run_switch "$work/$c.pcap") "
+    if [ "$c" = null-fwd ]; then
+      tp[$c]+="$(run_testpmd null-fwd) "
+      sw[$c]+="$(run_fwd) "
+    else
+      tp[$c]+="$(run_testpmd "$work/$c.pcap") "
+      sw[$c]+="$(run_switch "$work/$c.pcap") "
+    fi
     echo "round $r $c: testpmd $(echo ${tp[$c]} | awk '{print $NF}') switch $(echo ${sw[$c]} | awk '{print $NF}')" >&2
   done
 done
-printf '%-16s %-28s %-28s %s\n' case "testpmd io Mpps (rounds)" "ipvlan-switch Mpps (rounds)" "ratio of medians"
+printf '%-16s %-28s %-28s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps (rounds)" "ratio of medians"
 for c in "${cases[@]}"; do
   t=$(echo "${tp[$c]}" | tr ' ' '\n' | grep . | median)
   s=$(echo "${sw[$c]}" | tr ' ' '\n' | grep . | median)

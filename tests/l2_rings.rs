@@ -137,7 +137,7 @@ fn a_slaves_own_broadcast_reflected_from_the_wire_goes_to_the_host_only() {
     let (_eal, sw) = start("reflected", &with_flags("bridge"));
     // Slave a's ARP request, as the wire returns it: source MAC = master, sender IP = a's.
     let reflected = arp(BROADCAST, MASTER, 1, [10, 0, 0, 11], [10, 0, 0, 1]);
-    inject(&sw, "phy", &[reflected.clone()]);
+    inject(&sw, "phy", std::slice::from_ref(&reflected));
     assert_eq!(take(&sw, "host"), vec![reflected]);
     for slave in ["a", "b", "c"] {
         assert!(take(&sw, slave).is_empty(), "{slave} got a reflected frame");
@@ -196,7 +196,7 @@ fn private_drops_slave_to_slave_but_not_to_host_or_wire() {
 fn vepa_sends_dst_eq_src_to_the_wire_and_delivers_its_reflection() {
     let (_eal, sw) = start("vepa", &with_flags("vepa"));
     let a_to_b = udp4(MASTER, MASTER, [10, 0, 0, 11], [10, 0, 0, 12], b"hairpin");
-    inject(&sw, "a", &[a_to_b.clone()]);
+    inject(&sw, "a", std::slice::from_ref(&a_to_b));
     let on_wire = take(&sw, "phy");
     assert_eq!(on_wire, vec![a_to_b.clone()]);
     assert!(take(&sw, "b").is_empty());

@@ -119,10 +119,10 @@ impl EthPort {
 
     /// A port whose receive queues read `rx` rings and whose transmit queues write `tx` rings
     /// (`rte_eth_from_rings`). Several tx queues may share one ring (it is multi-producer).
-    pub fn from_rings(eal: &Eal, name: &str, rx: &[Ring], tx: &[Ring]) -> Result<EthPort> {
+    pub fn from_rings(eal: &Eal, name: &str, rx: &[&Ring], tx: &[&Ring]) -> Result<EthPort> {
         let cname = CString::new(name).map_err(|_| DpdkError::new("port name contains NUL", 22))?;
-        let mut rxp: Vec<_> = rx.iter().map(Ring::as_ptr).collect();
-        let mut txp: Vec<_> = tx.iter().map(Ring::as_ptr).collect();
+        let mut rxp: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
+        let mut txp: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
         // SAFETY: arrays of valid rings, kept alive by the port (`_rings`).
         let rc = unsafe {
             dpdk_sys::rte_eth_from_rings(
@@ -140,7 +140,7 @@ impl EthPort {
             id,
             name: name.to_string(),
             vdev: Some(cname),
-            _rings: rx.iter().chain(tx).cloned().collect(),
+            _rings: rx.iter().chain(tx).map(|r| (*r).clone()).collect(),
             _eal: eal.clone(),
         })))
     }

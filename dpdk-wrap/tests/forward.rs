@@ -30,8 +30,8 @@ fn forwards_between_two_ports_without_leaking() {
     // Port a reads a_in and writes a_out; port b likewise.
     let ring = |n: &str| Ring::create(&eal, n, 1024).expect("ring");
     let (a_in, a_out, b_in, b_out) = (ring("a_in"), ring("a_out"), ring("b_in"), ring("b_out"));
-    let a = EthPort::from_rings(&eal, "net_a", &[a_in.clone()], &[a_out.clone()]).unwrap();
-    let b = EthPort::from_rings(&eal, "net_b", &[b_in.clone()], &[b_out.clone()]).unwrap();
+    let a = EthPort::from_rings(&eal, "net_a", &[&a_in], &[&a_out]).unwrap();
+    let b = EthPort::from_rings(&eal, "net_b", &[&b_in], &[&b_out]).unwrap();
     let (mut a_rx, mut a_tx) = a.start(&PortSetup::default(), &pool).unwrap();
     let (mut b_rx, mut b_tx) = b.start(&PortSetup::default(), &pool).unwrap();
 

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use switch::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
-use switch::dispatch::{Dispatch, DropReason, McFilter, PortFlags, Verdict};
+use switch::dispatch::{Dispatch, DropReason, Flood, McFilter, PortFlags, Verdict};
 use switch::table::{AddressTable, SlaveId};
 
 const SLAVES: SlaveId = 4;
@@ -67,7 +67,7 @@ fn check_classification(data: &[u8], c: &Classified) {
 fn check_verdict(d: &Dispatch, v: Verdict) {
     match v {
         Verdict::Slave(s) => assert!(s < SLAVES, "slave {s} out of range"),
-        Verdict::Flood { except: Some(s), .. } => assert!(s < SLAVES, "except {s} out of range"),
+        Verdict::Flood(Flood { except: Some(s), .. }) => assert!(s < SLAVES, "except {s} out of range"),
         Verdict::Drop(DropReason::Private) => assert_eq!(d.flags, PortFlags::Private),
         _ => {}
     }
@@ -85,12 +85,12 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
             assert_eq!(c.dst_key.and_then(|k| d.table.lookup(k)), Some(owner));
         }
         Verdict::Host(_) | Verdict::Drop(DropReason::Private) => assert!(local),
-        Verdict::Flood {
+        Verdict::Flood(Flood {
             except,
             to_slaves,
             to_phy,
             to_host,
-        } => {
+        }) => {
             assert!(!local && c.is_multicast());
             assert_eq!(
                 (except, to_slaves, to_phy, to_host),
@@ -124,12 +124,12 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
             };
             assert_eq!(reason, expected);
         }
-        Verdict::Flood {
+        Verdict::Flood(Flood {
             except,
             to_slaves,
             to_phy,
             to_host,
-        } => {
+        }) => {
             assert!(c.is_multicast());
             assert_eq!((except, to_phy, to_host), (None, false, true));
             let reflected = c.src == MASTER_MAC && c.src_key.and_then(|k| d.table.lookup(k)).is_some();

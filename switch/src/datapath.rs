@@ -99,7 +99,13 @@ impl Outputs {
 
     /// Hands a frame to the host port, or counts `reason` on the ingress port if there is none.
     #[inline(always)]
-    fn to_host(&mut self, m: Mbuf, reason: DropReason, ingress: &PortCounters, counters: &LcoreCounters) {
+    fn deliver_to_host(
+        &mut self,
+        m: Mbuf,
+        reason: DropReason,
+        ingress: &PortCounters,
+        counters: &LcoreCounters,
+    ) {
         match self.host {
             Some(host) => self.deliver(host, m, false, counters),
             None => {
@@ -197,7 +203,7 @@ impl Outputs {
             match verdict {
                 Verdict::Slave(s) => self.deliver(self.first_slave + usize::from(s), m, false, counters),
                 Verdict::Phy => self.deliver(PHY, m, false, counters),
-                Verdict::Host(reason) => self.to_host(m, reason, ingress, counters),
+                Verdict::Host(reason) => self.deliver_to_host(m, reason, ingress, counters),
                 Verdict::Drop(reason) => {
                     ingress.drop(reason, 1);
                     self.discard(m);

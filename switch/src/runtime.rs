@@ -262,7 +262,7 @@ fn open_port(eal: &Eal, pc: &PortConf) -> Result<(EthPort, Option<(Ring, Ring)>)
         Backing::Ring(name) => {
             let into = Ring::create(eal, &format!("{name}_in"), RING_SIZE)?;
             let out = Ring::create(eal, &format!("{name}_out"), RING_SIZE)?;
-            let port = EthPort::from_rings(eal, &format!("ring_{name}"), &[into.clone()], &[out.clone()])?;
+            let port = EthPort::from_rings(eal, &format!("ring_{name}"), &[&into], &[&out])?;
             Ok((port, Some((into, out))))
         }
     }

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::net::Ipv6Addr;
+
 use common::*;
 use etherparse::{EtherType, IpNumber, Ipv4Header};
 use switch::classify::{classify, DstKind, Key};
@@ -266,7 +268,7 @@ fn dad_neighbour_solicitation_shorter_than_64_bytes_has_no_key() {
 fn unspecified_source_router_solicitation_has_no_key() {
     let all_routers = "ff02::2".parse().unwrap();
     let packet = icmpv6(
-        std::net::Ipv6Addr::UNSPECIFIED,
+        Ipv6Addr::UNSPECIFIED,
         all_routers,
         ICMPV6_ROUTER_SOLICITATION,
         &[],
@@ -279,7 +281,7 @@ fn unspecified_source_router_solicitation_has_no_key() {
 fn unspecified_source_neighbour_advertisement_has_no_key() {
     // Long enough to carry a target: only a solicitation is keyed by it.
     let packet = icmpv6(
-        std::net::Ipv6Addr::UNSPECIFIED,
+        Ipv6Addr::UNSPECIFIED,
         ALL_NODES_V6,
         ICMPV6_NEIGHBOUR_ADVERTISEMENT,
         &SLAVE0_V6.octets(),
@@ -292,7 +294,7 @@ fn unspecified_source_neighbour_advertisement_has_no_key() {
 #[test]
 fn unspecified_source_icmpv6_shorter_than_icmp_header_has_no_key() {
     let packet = icmpv6(
-        std::net::Ipv6Addr::UNSPECIFIED,
+        Ipv6Addr::UNSPECIFIED,
         ALL_NODES_V6,
         ICMPV6_NEIGHBOUR_SOLICITATION,
         &[],
@@ -326,27 +328,19 @@ fn neighbour_advertisement_with_real_source_keys_on_destination() {
 #[test]
 fn unspecified_source_udp_keys_on_destination() {
     // Only ICMPv6 from `::` is special.
-    let frame = ipv6_frame(
-        MASTER_MAC,
-        FOREIGN_MAC,
-        std::net::Ipv6Addr::UNSPECIFIED,
-        SLAVE0_V6,
-    );
-    assert_eq!(
-        keys(&frame),
-        Some((v6(SLAVE0_V6), v6(std::net::Ipv6Addr::UNSPECIFIED)))
-    );
+    let frame = ipv6_frame(MASTER_MAC, FOREIGN_MAC, Ipv6Addr::UNSPECIFIED, SLAVE0_V6);
+    assert_eq!(keys(&frame), Some((v6(SLAVE0_V6), v6(Ipv6Addr::UNSPECIFIED))));
 }
 
 #[test]
 fn unspecified_source_icmpv6_behind_extension_header_keys_on_destination() {
     // An MLDv2 report from `::` carries hop-by-hop options: plain IPv6.
-    let mld_routers: std::net::Ipv6Addr = "ff02::16".parse().unwrap();
-    let packet = icmpv6(std::net::Ipv6Addr::UNSPECIFIED, mld_routers, 143, &[0; 4], true);
+    let mld_routers: Ipv6Addr = "ff02::16".parse().unwrap();
+    let packet = icmpv6(Ipv6Addr::UNSPECIFIED, mld_routers, 143, &[0; 4], true);
     assert_eq!(packet[6], 0, "next header is hop-by-hop");
     assert_eq!(
         keys(&ipv6_in_frame(&packet)),
-        Some((v6(mld_routers), v6(std::net::Ipv6Addr::UNSPECIFIED)))
+        Some((v6(mld_routers), v6(Ipv6Addr::UNSPECIFIED)))
     );
 }
 

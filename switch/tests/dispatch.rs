@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::net::Ipv4Addr;
+
 use common::*;
 use switch::classify::classify;
-use switch::dispatch::{DropReason, McFilter, PortFlags, Verdict};
+use switch::dispatch::{DropReason, Flood, McFilter, PortFlags, Verdict};
 use switch::table::SlaveId;
 
 fn from_slave(flags: PortFlags, sender: SlaveId, frame: &[u8]) -> Verdict {
@@ -17,26 +19,26 @@ fn from_phy(flags: PortFlags, frame: &[u8]) -> Verdict {
 
 /// What a slave's multicast becomes: copies to the other slaves, then the wire; not the host.
 fn slave_flood(sender: SlaveId) -> Verdict {
-    Verdict::Flood {
+    Verdict::Flood(Flood {
         except: Some(sender),
         to_slaves: true,
         to_phy: true,
         to_host: false,
-    }
+    })
 }
 
 /// What a multicast from the wire becomes: the host, plus the slaves unless `reflected`.
 fn phy_flood(reflected: bool) -> Verdict {
-    Verdict::Flood {
+    Verdict::Flood(Flood {
         except: None,
         to_slaves: !reflected,
         to_phy: false,
         to_host: true,
-    }
+    })
 }
 
 /// A frame a slave addresses to another slave or to the host in L2 mode: dst MAC = src MAC.
-fn local_ipv4(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr) -> Vec<u8> {
+fn local_ipv4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     ipv4_frame(MASTER_MAC, MASTER_MAC, src, dst)
 }
 
