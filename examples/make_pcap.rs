@@ -3,7 +3,8 @@
 //!
 //! usage: make_pcap OUT.pcap [v4|v6] [BROADCAST_PERCENT]
 
-use std::io::Write;
+#[path = "../tests/common/pcap.rs"]
+mod pcap;
 
 const MASTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
@@ -17,14 +18,7 @@ fn main() {
     let v6 = args.get(2).map(String::as_str) == Some("v6");
     let broadcast_percent: usize = args.get(3).map_or(0, |p| p.parse().expect("percent"));
 
-    let mut pcap = Vec::new();
-    // Global header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, linktype Ethernet.
-    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    pcap.extend_from_slice(&2u16.to_le_bytes());
-    pcap.extend_from_slice(&4u16.to_le_bytes());
-    for v in [0u32, 0, 65535, 1] {
-        pcap.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut frames = Vec::new();
     for i in 0..FRAMES {
         let slave = (i % 8) as u8; // 10.0.0.11 + slave, 2001:db8::11 + slave
         let mut frame = Vec::new();
@@ -59,12 +53,7 @@ fn main() {
             b.write(&mut frame, &[0; 18]).unwrap();
         }
         frame.resize(frame.len().max(60), 0); // 60 + 4 FCS = 64 bytes on the wire
-        for v in [0u32, 0, frame.len() as u32, frame.len() as u32] {
-            pcap.extend_from_slice(&v.to_le_bytes());
-        }
-        pcap.extend_from_slice(&frame);
+        frames.push(frame);
     }
-    std::fs::File::create(out)
-        .and_then(|mut f| f.write_all(&pcap))
-        .expect("write pcap");
+    std::fs::write(out, pcap::write(&frames)).expect("write pcap");
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{Mbuf, MbufBatch, RxQueue, TxQueue};
+use dpdk_wrap::{rdtsc, Mbuf, MbufBatch, RxQueue, TxQueue, BURST};
 
 use crate::classify::classify;
 use crate::counters::{LcoreCounters, PortCounters};
@@ -39,13 +39,22 @@ pub struct Worker {
     pub polls: Vec<Poll>,
     pub out: Outputs,
     pub dispatch: Arc<Dispatch>,
+    /// TSC ticks a partly filled tx batch may wait under load (see `run`).
+    pub drain_ticks: u64,
+}
+
+/// Frames waiting for one destination port, and their bytes.
+#[derive(Default)]
+struct Pending {
+    batch: MbufBatch,
+    bytes: u64,
 }
 
 /// The transmit side of one lcore, indexed by PortIndex.
 pub struct Outputs {
     /// This lcore's own tx queue on every port.
     pub tx: Vec<TxQueue>,
-    pending: Vec<MbufBatch>,
+    pending: Vec<Pending>,
     /// Longest frame each port takes (MTU + Ethernet header + one VLAN tag).
     pub max_frame: Vec<u32>,
     pub host: Option<PortIndex>,
@@ -62,7 +71,7 @@ impl Outputs {
         first_slave: PortIndex,
     ) -> Outputs {
         Outputs {
-            pending: tx.iter().map(|_| MbufBatch::new()).collect(),
+            pending: tx.iter().map(|_| Pending::default()).collect(),
             tx,
             max_frame,
             host,
@@ -90,10 +99,14 @@ impl Outputs {
         if multicast {
             c.multicast.add(1);
         }
-        // Capacity BURST per port and one copy per port per received frame: never full here.
-        if let Err(m) = self.pending[to].push(m) {
-            c.drop(DropReason::TxFull, 1);
-            self.discard(m);
+        let pending = &mut self.pending[to];
+        pending.bytes += u64::from(m.pkt_len());
+        // A full batch is sent at once, so there is always room for this one.
+        if pending.batch.push(m).is_err() {
+            unreachable!("a full tx batch was not sent");
+        }
+        if pending.batch.is_full() {
+            self.send(to, counters);
         }
     }
 
@@ -152,29 +165,35 @@ impl Outputs {
         }
     }
 
-    /// Sends every pending batch with one tx burst; what a port refuses is freed and counted.
+    /// Sends port `to`'s pending batch with one tx burst; what the port refuses is freed and
+    /// counted.
     #[inline]
-    fn flush(&mut self, counters: &LcoreCounters) {
-        for (to, batch) in self.pending.iter_mut().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            let offered = batch.len() as u64;
-            let bytes: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-            let sent = self.tx[to].send(batch) as u64;
-            let refused_bytes: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-            let c = &counters.ports[to];
-            c.tx_packets.add(sent);
-            c.tx_bytes.add(bytes - refused_bytes);
-            if sent < offered {
-                c.drop(DropReason::TxFull, offered - sent);
-                batch.free_all();
-            }
+    fn send(&mut self, to: PortIndex, counters: &LcoreCounters) {
+        let Pending { batch, bytes } = &mut self.pending[to];
+        let offered = batch.len() as u64;
+        let sent = self.tx[to].send(batch) as u64;
+        let c = &counters.ports[to];
+        c.tx_packets.add(sent);
+        if sent < offered {
+            let refused: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+            *bytes -= refused;
+            c.drop(DropReason::TxFull, offered - sent);
+            batch.free_all();
         }
-        self.trash.free_all();
+        c.tx_bytes.add(*bytes);
+        *bytes = 0;
     }
 
-    /// Dispatches one received burst from `from` and sends the result.
+    /// Sends every partly filled batch.
+    fn flush(&mut self, counters: &LcoreCounters) {
+        for to in 0..self.pending.len() {
+            if !self.pending[to].batch.is_empty() {
+                self.send(to, counters);
+            }
+        }
+    }
+
+    /// Dispatches one received burst from `from`; full tx batches go out at once.
     #[inline]
     fn handle_burst(
         &mut self,
@@ -213,21 +232,34 @@ impl Outputs {
         }
         drop(drain);
         ingress.rx_bytes.add(bytes);
-        self.flush(counters);
+        self.trash.free_all();
     }
 }
 
 impl Worker {
-    /// Polls until `stop` is set.
+    /// Polls until `stop` is set. Frames for one port gather across bursts (as l3fwd's tx
+    /// buffers): a batch goes out when full, and every batch goes out when a round of polls
+    /// brought less than a burst (the load is light: nothing to gain by waiting) or after
+    /// `drain_ticks` under load.
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
+        let mut last_drain = rdtsc();
         while !stop.load(Ordering::Relaxed) {
+            let mut received = 0;
             for poll in &mut self.polls {
-                if poll.rx.recv(&mut batch) > 0 {
+                let n = poll.rx.recv(&mut batch);
+                if n > 0 {
+                    received += n;
                     self.out
                         .handle_burst(&self.dispatch, poll.port, poll.role, &mut batch, counters);
                 }
             }
+            let now = rdtsc();
+            if received < BURST || now - last_drain > self.drain_ticks {
+                self.out.flush(counters);
+                last_drain = now;
+            }
         }
+        self.out.flush(counters);
     }
 }

@@ -19,6 +19,8 @@ const RING_SIZE: u32 = 1024;
 /// Frame overhead above the MTU: Ethernet header and one VLAN tag (as the kernel's +18).
 const FRAME_OVERHEAD: u32 = 18;
 const ENOTSUP: i32 = 95;
+/// Longest a partly filled tx batch waits under load (l3fwd's BURST_TX_DRAIN_US).
+const TX_DRAIN_US: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
@@ -177,6 +179,7 @@ impl Switch {
                 polls,
                 out: Outputs::new(tx, max_frame.clone(), host, first_slave),
                 dispatch: dispatch.clone(),
+                drain_ticks: eal.tsc_hz() * TX_DRAIN_US / 1_000_000,
             };
             let (counters, stop) = (counters.clone(), stop.clone());
             jobs.push(eal.launch(*lcore, move || worker.run(&counters[i], &stop))?);

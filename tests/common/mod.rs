@@ -3,6 +3,8 @@
 //! ring-backed ports.
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod pcap;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

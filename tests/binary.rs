@@ -1,0 +1,115 @@
+//! The ipvlan-switch binary end to end on pcap vdevs: it reads frames from a pcap phy, writes
+//! each slave's frames to its own pcap, stops on SIGINT with the counters in JSON, and reports
+//! a device DPDK refuses with the file, line and key.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn switch_command(config: &std::path::Path, test: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipvlan-switch"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--eal-args")
+        .arg(eal_args(test).join(" "))
+        .arg("--log-level")
+        .arg("warn");
+    cmd
+}
+
+#[test]
+fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
+    let dir = std::env::temp_dir().join(format!("ipvsw-binary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let to_a = udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 11], b"to a");
+    let to_b = udp6(MASTER, OUTSIDE, v6(1), v6(0x12), b"to b");
+    let bcast = arp(BROADCAST, OUTSIDE, 1, [10, 0, 0, 1], [10, 0, 0, 12]);
+    let nobody = udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 99], b"nobody");
+    std::fs::write(
+        path("phy.pcap"),
+        pcap::write(&[to_a.clone(), to_b.clone(), bcast.clone(), nobody]),
+    )
+    .unwrap();
+    std::fs::write(path("empty.pcap"), pcap::write(&[])).unwrap();
+    let slave = |name: &str, n: u8, addresses: &str| {
+        format!(
+            "[[slave]]\nname = \"{name}\"\ndevice = \"net_pcap{n},rx_pcap={},tx_pcap={}\"\naddresses = [{addresses}]\n",
+            path("empty.pcap"),
+            path(&format!("{name}.pcap"))
+        )
+    };
+    let config = format!(
+        "mode = \"l2\"\nlcores = [1]\n[phy]\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\nmac = \"02:00:00:00:00:01\"\n{}{}",
+        path("phy.pcap"),
+        path("phy-out.pcap"),
+        slave("a", 1, "\"10.0.0.11/24\""),
+        slave("b", 2, "\"10.0.0.12/24\", \"2001:db8::12/64\""),
+    );
+    std::fs::write(path("switch.toml"), config).unwrap();
+
+    let mut child = switch_command(&dir.join("switch.toml"), "binary")
+        .arg("--stats-out")
+        .arg(path("stats.json"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pcap is read at once; give the EAL time to start and the lcore to forward.
+    std::thread::sleep(Duration::from_secs(3));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the switch did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let table = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    assert!(
+        table.contains("rx_packets") && table.contains("phy"),
+        "no counter table: {table}"
+    );
+
+    let read = |name: &str| pcap::read(&std::fs::read(path(name)).unwrap());
+    assert_eq!(read("a.pcap"), vec![to_a, bcast.clone()]);
+    assert_eq!(read("b.pcap"), vec![to_b, bcast]);
+    assert!(read("phy-out.pcap").is_empty());
+
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("stats.json")).unwrap()).unwrap();
+    let ports = &stats["ports"];
+    assert_eq!(ports["phy"]["rx_packets"], 4);
+    assert_eq!(ports["phy"]["drops"]["no_owner"], 1);
+    assert_eq!(ports["phy"]["drops"]["no_host"], 1);
+    assert_eq!(ports["a"]["tx_packets"], 2);
+    assert_eq!(ports["b"]["multicast"], 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_device_dpdk_refuses_is_reported_with_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("ipvsw-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("bad.toml");
+    std::fs::write(
+        &config,
+        "lcores = [1]\n[phy]\ndevice = \"net_null0\"\n[[slave]]\nname = \"a\"\ndevice = \"net_nosuchdriver0\"\n",
+    )
+    .unwrap();
+    let out = switch_command(&config, "bad").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{}:6: slave[0].device", config.display())),
+        "stderr: {stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
