@@ -5,7 +5,7 @@
 # broadcast ARP, IPv6; plus "null-fwd": the dpdk-wrap io forwarder example (examples/fwd.rs)
 # against testpmd io between two net_null ports (both directions summed), which measures
 # the Rust wrappers alone. Prints Mpps (median of the per-second rates) and the ratio.
-# usage: scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
+# usage: [CASES="ipv4 ipv6"] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-8}
@@ -53,8 +53,8 @@ run_fwd() {
 }
 
 declare -A make_args=([ipv4]="v4 0" [ipv4+10%bcast]="v4 10" [ipv6]="v6 0")
-cases=(null-fwd ipv4 ipv4+10%bcast ipv6)
-for c in "${cases[@]:1}"; do
+read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6}"
+for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
 declare -A tp sw

@@ -8,79 +8,100 @@ use crate::classify::Key;
 /// Index of a slave in the switch's slave list.
 pub type SlaveId = u16;
 
-#[derive(Clone, Copy)]
-struct Slot {
-    /// 0 = empty, 4 = IPv4, 6 = IPv6.
-    family: u8,
-    slave: SlaveId,
-    addr: u128,
-}
-
-const EMPTY: Slot = Slot {
-    family: 0,
-    slave: 0,
-    addr: 0,
-};
-
 /// Maps an address to the slave that owns it. Built whole, never changed: a new table replaces it.
+/// IPv4 and IPv6 live in separate tables, so the common IPv4 lookup hashes and compares 4 bytes.
 pub struct AddressTable {
-    slots: Box<[Slot]>,
-    mask: usize,
-    /// Per-table random key, as the kernel's: an outsider cannot aim at one bucket.
-    seed: u64,
+    v4: OpenTable<u32>,
+    v6: OpenTable<u128>,
 }
 
 impl AddressTable {
     /// Builds the table. The caller guarantees each address appears once (conf checks that).
     pub fn new(entries: impl IntoIterator<Item = (Key, SlaveId)>) -> AddressTable {
-        let entries: Vec<_> = entries.into_iter().collect();
-        // Load factor <= 1/2 keeps probe chains short.
-        let size = (entries.len() * 2).next_power_of_two().max(16);
-        let mut table = AddressTable {
-            slots: vec![EMPTY; size].into_boxed_slice(),
-            mask: size - 1,
-            seed: RandomState::new().hash_one(0x1b0a_u64),
-        };
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (key, slave) in entries {
-            let (family, addr) = split(key);
-            let mut i = table.bucket(family, addr);
-            while table.slots[i].family != 0 {
+            match key {
+                Key::V4(a) => v4.push((a, slave)),
+                Key::V6(a) => v6.push((a, slave)),
+            }
+        }
+        // Per-table random key, as the kernel's: an outsider cannot aim at one bucket.
+        let seed = RandomState::new().hash_one(0x1b0a_u64);
+        AddressTable {
+            v4: OpenTable::new(v4, seed),
+            v6: OpenTable::new(v6, seed),
+        }
+    }
+
+    /// The slave owning `key`, if any.
+    #[inline(always)]
+    pub fn lookup(&self, key: Key) -> Option<SlaveId> {
+        match key {
+            Key::V4(a) => self.v4.lookup(a),
+            Key::V6(a) => self.v6.lookup(a),
+        }
+    }
+}
+
+/// An address type the table can hash.
+trait Address: Copy + Eq {
+    fn fold(self) -> u64;
+}
+
+impl Address for u32 {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl Address for u128 {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        (self as u64) ^ ((self >> 64) as u64).rotate_left(29)
+    }
+}
+
+/// Open addressing with linear probing, load factor <= 1/2 (short probe chains).
+struct OpenTable<A> {
+    slots: Box<[Option<(A, SlaveId)>]>,
+    mask: usize,
+    seed: u64,
+}
+
+impl<A: Address> OpenTable<A> {
+    fn new(entries: Vec<(A, SlaveId)>, seed: u64) -> OpenTable<A> {
+        let size = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = OpenTable {
+            slots: vec![None; size].into_boxed_slice(),
+            mask: size - 1,
+            seed,
+        };
+        for entry in entries {
+            let mut i = table.bucket(entry.0);
+            while table.slots[i].is_some() {
                 i = (i + 1) & table.mask;
             }
-            table.slots[i] = Slot { family, slave, addr };
+            table.slots[i] = Some(entry);
         }
         table
     }
 
     #[inline(always)]
-    fn bucket(&self, family: u8, addr: u128) -> usize {
-        let folded = (addr as u64) ^ ((addr >> 64) as u64).rotate_left(29) ^ u64::from(family);
-        ((folded ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & self.mask
+    fn bucket(&self, addr: A) -> usize {
+        ((addr.fold() ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & self.mask
     }
 
-    /// The slave owning `key`, if any.
-    #[inline]
-    pub fn lookup(&self, key: Key) -> Option<SlaveId> {
-        let (family, addr) = split(key);
-        let mut i = self.bucket(family, addr);
+    #[inline(always)]
+    fn lookup(&self, addr: A) -> Option<SlaveId> {
+        let mut i = self.bucket(addr);
         loop {
-            let slot = &self.slots[i];
-            if slot.family == 0 {
-                return None;
+            match self.slots[i] {
+                None => return None,
+                Some((a, slave)) if a == addr => return Some(slave),
+                Some(_) => i = (i + 1) & self.mask,
             }
-            if slot.family == family && slot.addr == addr {
-                return Some(slot.slave);
-            }
-            i = (i + 1) & self.mask;
         }
-    }
-}
-
-#[inline(always)]
-fn split(key: Key) -> (u8, u128) {
-    match key {
-        Key::V4(a) => (4, u128::from(a)),
-        Key::V6(a) => (6, a),
     }
 }
 
