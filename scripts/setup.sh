@@ -2,7 +2,7 @@
 # Installs what ipvlan-switch needs on Debian 12 and reserves hugepages. Idempotent; run as root.
 set -euo pipefail
 
-HUGE_MB=${HUGE_MB:-1024}   # hugepage memory to reserve if none is free
+HUGE_MB=${HUGE_MB:-1024}   # free 2 MB hugepage memory to make sure of
 APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev iproute2 iputils-ping)
 
 die() { echo "setup: ERROR: $*" >&2; exit 1; }
@@ -27,11 +27,16 @@ fi
 
 # Hugepages: a hugetlbfs mount and free 2 MB pages.
 free_pages() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
+total_pages() { awk '/^HugePages_Total:/ {print $2}' /proc/meminfo; }
 mounted() { awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; }
-if ! mounted || [ "$(free_pages)" -lt $((HUGE_MB / 2)) ]; then
-  echo "setup: reserving ${HUGE_MB} MB of 2 MB hugepages on /dev/hugepages"
+want=$((HUGE_MB / 2))
+if ! mounted || [ "$(free_pages)" -lt "$want" ]; then
+  # Never shrink a reservation others may use: keep the pages in use, add what is missing.
+  pages=$(( $(total_pages) - $(free_pages) + want ))
+  [ "$pages" -ge "$(total_pages)" ] || pages=$(total_pages)
+  echo "setup: reserving $((pages * 2)) MB of 2 MB hugepages on /dev/hugepages"
   mkdir -p /dev/hugepages
-  dpdk-hugepages.py -p 2M --setup "${HUGE_MB}M" ||
+  dpdk-hugepages.py -p 2M --setup "$((pages * 2))M" ||
     die "could not reserve hugepages (is /proc/sys/vm writable here?); DPDK can still run with --no-huge in its EAL args"
 fi
 mounted || die "hugetlbfs is not mounted: mount -t hugetlbfs nodev /dev/hugepages"

@@ -20,8 +20,6 @@ pub fn eal_args(test: &str) -> Vec<String> {
         "0,1",
         "--no-pci",
         "--in-memory",
-        "-m",
-        "512",
         "--file-prefix",
         &format!("ipvsw-{test}-{}", std::process::id()),
         "--log-level",
