@@ -92,7 +92,7 @@ impl Switch {
                 at: pc.at.clone(),
                 source,
             };
-            let (port, rings) = open_port(eal, pc).map_err(port_error)?;
+            let (port, rings) = open_port(eal, pc, lcores).map_err(port_error)?;
             let setup = PortSetup {
                 rx_queues: *queues,
                 tx_queues: lcores,
@@ -258,14 +258,20 @@ impl Drop for Switch {
     }
 }
 
-/// Opens a port from its backing: a DPDK device string, or a ring pair named after `ring`.
-fn open_port(eal: &Eal, pc: &PortConf) -> Result<(EthPort, Option<(Ring, Ring)>), DpdkError> {
+/// Opens a port from its backing: a DPDK device string, or a ring pair named after `ring`
+/// (one tx queue per forwarding lcore, all writing the same multi-producer ring).
+fn open_port(eal: &Eal, pc: &PortConf, lcores: u16) -> Result<(EthPort, Option<(Ring, Ring)>), DpdkError> {
     match &pc.backing {
         Backing::Device(device) => Ok((EthPort::open(eal, device)?, None)),
         Backing::Ring(name) => {
             let into = Ring::create(eal, &format!("{name}_in"), RING_SIZE)?;
             let out = Ring::create(eal, &format!("{name}_out"), RING_SIZE)?;
-            let port = EthPort::from_rings(eal, &format!("ring_{name}"), &[&into], &[&out])?;
+            let port = EthPort::from_rings(
+                eal,
+                &format!("ring_{name}"),
+                &[&into],
+                &vec![&out; usize::from(lcores)],
+            )?;
             Ok((port, Some((into, out))))
         }
     }

@@ -13,11 +13,17 @@ use dpdk_wrap::{Eal, MbufBatch};
 use switch::counters::PortTotals;
 use switch::Switch;
 
-/// EAL arguments for a test: no PCI probing, a private file prefix, memory released on exit.
+/// EAL arguments for a test: lcore 0 (main) and 1 on CPUs 0 and 1, no PCI probing, a private
+/// file prefix, memory released on exit.
 pub fn eal_args(test: &str) -> Vec<String> {
+    eal_args_with_lcores(test, "0@0,1@1")
+}
+
+/// As `eal_args`, with an EAL `--lcores` map (lcore@cpu,...).
+pub fn eal_args_with_lcores(test: &str, lcore_map: &str) -> Vec<String> {
     [
-        "-l",
-        "0,1",
+        "--lcores",
+        lcore_map,
         "--no-pci",
         "--in-memory",
         "--file-prefix",
@@ -30,11 +36,17 @@ pub fn eal_args(test: &str) -> Vec<String> {
     .collect()
 }
 
-/// Parses `toml` (which must not contain `lcores` or `[eal]`), inits the EAL and starts a switch.
+/// Parses `toml` (which must not contain `lcores` or `[eal]`), inits the EAL and starts a switch
+/// forwarding on lcore 1.
 pub fn start(test: &str, toml: &str) -> (Eal, Switch) {
-    let text = format!("lcores = [1]\n{toml}");
+    start_on_lcores(test, toml, "0@0,1@1", &[1])
+}
+
+/// As `start`, forwarding on `lcores` of the EAL lcore map `lcore_map`.
+pub fn start_on_lcores(test: &str, toml: &str, lcore_map: &str, lcores: &[u32]) -> (Eal, Switch) {
+    let text = format!("lcores = {lcores:?}\n{toml}");
     let config = Config::parse(&text, &format!("{test}.toml")).expect("test configuration");
-    let eal = Eal::init(&eal_args(test)).expect("EAL init");
+    let eal = Eal::init(&eal_args_with_lcores(test, lcore_map)).expect("EAL init");
     let switch = Switch::start(&eal, &config).expect("switch start");
     (eal, switch)
 }
