@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/io_fwd/mod.rs"]
+mod io_fwd;
+
 use dpdk_wrap::{rdtsc, Eal, EthPort, MbufBatch, Mempool, PortSetup};
 
 fn main() {
@@ -34,27 +37,8 @@ fn main() {
         EthPort::open(&eal, dev_a).unwrap(),
         EthPort::open(&eal, dev_b).unwrap(),
     );
-    let (mut a_rx, mut a_tx) = a.start(&PortSetup::default(), &pool).unwrap();
-    let (mut b_rx, mut b_tx) = b.start(&PortSetup::default(), &pool).unwrap();
-
     let stop = Arc::new(AtomicBool::new(false));
-    let job = {
-        let stop = stop.clone();
-        let (mut a_rx, mut a_tx, mut b_rx, mut b_tx) =
-            (a_rx.remove(0), a_tx.remove(0), b_rx.remove(0), b_tx.remove(0));
-        eal.launch(eal.worker_lcores()[0], move || {
-            let mut batch = MbufBatch::new();
-            while !stop.load(Ordering::Relaxed) {
-                for (rx, tx) in [(&mut a_rx, &mut b_tx), (&mut b_rx, &mut a_tx)] {
-                    if rx.recv(&mut batch) > 0 {
-                        tx.send(&mut batch);
-                        batch.free_all();
-                    }
-                }
-            }
-        })
-        .unwrap()
-    };
+    let job = io_fwd::launch(&eal, &a, &b, &pool, stop.clone());
     let received = || a.stats().unwrap().rx_packets + b.stats().unwrap().rx_packets;
     let (mut t0, mut n0) = (Instant::now(), received());
     for _ in 0..seconds {

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{Eal, EthPort, MbufBatch, Mempool, PortSetup, Ring};
+mod io_fwd;
+
+use dpdk_wrap::{Eal, EthPort, MbufBatch, Mempool, Ring};
 
 const PACKETS: usize = 10_000;
 const POOL: u32 = 511;
@@ -32,28 +34,8 @@ fn forwards_between_two_ports_without_leaking() {
     let (a_in, a_out, b_in, b_out) = (ring("a_in"), ring("a_out"), ring("b_in"), ring("b_out"));
     let a = EthPort::from_rings(&eal, "net_a", &[&a_in], &[&a_out]).unwrap();
     let b = EthPort::from_rings(&eal, "net_b", &[&b_in], &[&b_out]).unwrap();
-    let (mut a_rx, mut a_tx) = a.start(&PortSetup::default(), &pool).unwrap();
-    let (mut b_rx, mut b_tx) = b.start(&PortSetup::default(), &pool).unwrap();
-
     let stop = Arc::new(AtomicBool::new(false));
-    let worker = eal.worker_lcores()[0];
-    let job = {
-        let stop = stop.clone();
-        let (mut a_rx, mut a_tx, mut b_rx, mut b_tx) =
-            (a_rx.remove(0), a_tx.remove(0), b_rx.remove(0), b_tx.remove(0));
-        eal.launch(worker, move || {
-            let mut batch = MbufBatch::new();
-            while !stop.load(Ordering::Relaxed) {
-                for (rx, tx) in [(&mut a_rx, &mut b_tx), (&mut b_rx, &mut a_tx)] {
-                    if rx.recv(&mut batch) > 0 {
-                        tx.send(&mut batch);
-                        batch.free_all();
-                    }
-                }
-            }
-        })
-        .unwrap()
-    };
+    let job = io_fwd::launch(&eal, &a, &b, &pool, stop.clone());
 
     // Offer PACKETS frames into a (numbered), and 1/4 as many into b; collect what comes out.
     let mut received = [Vec::new(), Vec::new()];
