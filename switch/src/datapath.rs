@@ -53,12 +53,12 @@ struct Pending {
 /// The transmit side of one lcore, indexed by PortIndex.
 pub struct Outputs {
     /// This lcore's own tx queue on every port.
-    pub tx: Vec<TxQueue>,
+    tx: Vec<TxQueue>,
     pending: Vec<Pending>,
     /// Longest frame each port takes (MTU + Ethernet header + one VLAN tag).
-    pub max_frame: Vec<u32>,
-    pub host: Option<PortIndex>,
-    pub first_slave: PortIndex,
+    max_frame: Vec<u32>,
+    host: Option<PortIndex>,
+    first_slave: PortIndex,
     /// Frames dropped in this burst, freed together.
     trash: MbufBatch,
 }
