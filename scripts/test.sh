@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every check: format, lints, the whole test suite (one
-# process per test: DPDK's EAL initialises once per process), and a short fuzz run.
+# process per test: DPDK's EAL initialises once per process), after a short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo nextest run --workspace --no-fail-fast
 ./scripts/fuzz.sh 30
+cargo nextest run --workspace --no-fail-fast
