@@ -103,6 +103,7 @@ impl Switch {
             if let Some(mtu) = pc.mtu {
                 unless_unsupported(port.set_mtu(mtu)).map_err(port_error)?;
             }
+            log_port(name, &port);
             rx_queues.push((index, rx));
             tx_queues.push(tx);
             ports.push(SwitchPort {
@@ -288,6 +289,21 @@ fn master_mac(phy: &EthPort, pc: &PortConf) -> Result<[u8; 6], SwitchError> {
                 at: pc.at.clone(),
                 source,
             }),
+    }
+}
+
+/// Says what a port turned out to be: its driver and link.
+fn log_port(name: &str, port: &EthPort) {
+    let driver = port.info().map(|i| i.driver).unwrap_or_default();
+    match port.link() {
+        Ok(link) => tracing::info!(
+            port = name,
+            driver,
+            up = link.up,
+            speed_mbps = link.speed_mbps,
+            "port started"
+        ),
+        Err(e) => tracing::info!(port = name, driver, "port started; link state unknown: {e}"),
     }
 }
 
