@@ -32,7 +32,8 @@ run_switch() { # pcap
   } > "$conf"
   timeout -s INT "$((SECONDS_PER_RUN + 2))" ./target/release/ipvlan-switch --config "$conf" --stats-period 1 \
     --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
-  grep '^rates:' "$work/switch.out" | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
+  { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
+  grep -q '^rates:' "$work/switch.out" || { echo "ipvlan-switch produced no rates:" >&2; cat "$work/switch.err" >&2; }
 }
 
 run_testpmd() { # pcap (or "null-fwd")
@@ -48,8 +49,8 @@ run_testpmd() { # pcap (or "null-fwd")
 
 run_fwd() {
   ./target/release/examples/fwd "$SECONDS_PER_RUN" net_null0 net_null1 2>/dev/null >"$work/fwd.out" || true
-  grep '^rate:' "$work/fwd.out" | tail -n +3 | awk '{print $2}' | median
-  grep '^inline:' "$work/fwd.out" >&2
+  { grep '^rate:' "$work/fwd.out" || true; } | tail -n +3 | awk '{print $2}' | median
+  grep '^inline:' "$work/fwd.out" >&2 || echo "fwd produced no output" >&2
 }
 
 declare -A make_args=([ipv4]="v4 0" [ipv4+10%bcast]="v4 10" [ipv6]="v6 0")

@@ -25,20 +25,23 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-# Hugepages: a hugetlbfs mount and free 2 MB pages.
-free_pages() { awk '/^HugePages_Free:/ {print $2}' /proc/meminfo; }
-total_pages() { awk '/^HugePages_Total:/ {print $2}' /proc/meminfo; }
-mounted() { awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; }
+# Hugepages: free 2 MB pages and a hugetlbfs mount. Only ever adds pages: other processes'
+# reservations (and pages of other sizes) are left alone.
+pages_dir=/sys/kernel/mm/hugepages/hugepages-2048kB
+[ -d "$pages_dir" ] || die "this kernel has no 2 MB hugepages ($pages_dir); DPDK can still run with --no-huge in its EAL args"
 want=$((HUGE_MB / 2))
-if ! mounted || [ "$(free_pages)" -lt "$want" ]; then
-  # Never shrink a reservation others may use: keep the pages in use, add what is missing.
-  pages=$(( $(total_pages) - $(free_pages) + want ))
-  [ "$pages" -ge "$(total_pages)" ] || pages=$(total_pages)
-  echo "setup: reserving $((pages * 2)) MB of 2 MB hugepages on /dev/hugepages"
-  mkdir -p /dev/hugepages
-  dpdk-hugepages.py -p 2M --setup "$((pages * 2))M" ||
-    die "could not reserve hugepages (is /proc/sys/vm writable here?); DPDK can still run with --no-huge in its EAL args"
+free=$(cat "$pages_dir/free_hugepages")
+if [ "$free" -lt "$want" ]; then
+  total=$(( $(cat "$pages_dir/nr_hugepages") + want - free ))
+  echo "setup: reserving $((want - free)) more 2 MB hugepages ($total in all)"
+  echo "$total" > "$pages_dir/nr_hugepages" 2>/dev/null ||
+    die "cannot write $pages_dir/nr_hugepages (is /sys writable here?); DPDK can still run with --no-huge in its EAL args"
+  free=$(cat "$pages_dir/free_hugepages")
+  [ "$free" -ge "$want" ] || die "only $free of $want 2 MB hugepages could be reserved (memory too fragmented or too small): free memory, or set HUGE_MB lower"
 fi
-mounted || die "hugetlbfs is not mounted: mount -t hugetlbfs nodev /dev/hugepages"
-[ "$(free_pages)" -gt 0 ] || die "no free hugepages: echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-echo "setup: ok ($(free_pages) free 2 MB hugepages, DPDK $(pkg-config --modversion libdpdk))"
+if ! awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; then
+  echo "setup: mounting hugetlbfs on /dev/hugepages"
+  mkdir -p /dev/hugepages
+  mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages || die "cannot mount hugetlbfs on /dev/hugepages"
+fi
+echo "setup: ok ($free free 2 MB hugepages, DPDK $(pkg-config --modversion libdpdk))"

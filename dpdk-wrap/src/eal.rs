@@ -8,9 +8,13 @@ use std::sync::Arc;
 use crate::error::{DpdkError, Result};
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
+/// Set when a pool was dropped with mbufs still out: they may still be freed later, into
+/// memory that `rte_eal_cleanup` would unmap.
+static MBUFS_OUTSTANDING: AtomicBool = AtomicBool::new(false);
 
 /// Owns DPDK's EAL. Every handle that needs the EAL alive (pools, ports, rings) keeps a clone;
-/// `rte_eal_cleanup` runs when the last one is dropped.
+/// `rte_eal_cleanup` runs when the last one is dropped, unless a pool was dropped with mbufs
+/// still out (then the memory stays until the process exits).
 #[derive(Clone)]
 pub struct Eal {
     _guard: Arc<EalGuard>,
@@ -20,8 +24,12 @@ struct EalGuard;
 
 impl Drop for EalGuard {
     fn drop(&mut self) {
-        // SAFETY: the last handle is gone, so no pool, port or ring of ours is in use; the
-        // worker lcores were joined by their LcoreJob owners.
+        if MBUFS_OUTSTANDING.load(Ordering::SeqCst) {
+            return;
+        }
+        // SAFETY: the last handle is gone, so no pool, port or ring of ours exists, every pool
+        // was freed with all its mbufs back (so no Mbuf exists), and the worker lcores were
+        // joined by their LcoreJob owners.
         unsafe { dpdk_sys::rte_eal_cleanup() };
     }
 }
@@ -59,6 +67,11 @@ impl Eal {
         Ok(Eal {
             _guard: Arc::new(EalGuard),
         })
+    }
+
+    /// Keeps DPDK's memory mapped until the process exits: mbufs are still out of a dropped pool.
+    pub(crate) fn keep_memory(&self) {
+        MBUFS_OUTSTANDING.store(true, Ordering::SeqCst);
     }
 
     /// The lcore the calling thread runs on (`u32::MAX` for a non-EAL thread).
@@ -100,10 +113,23 @@ impl Eal {
     }
 
     /// Runs `job` on worker lcore `lcore`. The returned handle joins it.
+    /// Must be called from the main lcore (DPDK's launch and wait are not thread-safe).
     pub fn launch<F>(&self, lcore: u32, job: F) -> Result<LcoreJob>
     where
         F: FnOnce() + Send + 'static,
     {
+        if Eal::current_lcore() != self.main_lcore() {
+            return Err(DpdkError::new(
+                "lcore launch from a thread other than the main lcore",
+                1,
+            ));
+        }
+        if !self.worker_lcores().contains(&lcore) {
+            return Err(DpdkError::new(
+                format!("lcore {lcore} is not an enabled worker lcore"),
+                22,
+            ));
+        }
         let boxed: Box<Box<dyn FnOnce() + Send>> = Box::new(Box::new(job));
         let arg = Box::into_raw(boxed) as *mut c_void;
         // SAFETY: `trampoline` takes back ownership of `arg` exactly once; on failure we do.
@@ -120,6 +146,7 @@ impl Eal {
             lcore,
             joined: false,
             _eal: self.clone(),
+            _main_lcore_only: std::marker::PhantomData,
         })
     }
 }
@@ -139,11 +166,13 @@ unsafe extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     }
 }
 
-/// A job running on a worker lcore; `join` waits for it (Drop joins too).
+/// A job running on a worker lcore; `join` waits for it (Drop joins too). Not Send: it is
+/// waited for on the main lcore that launched it.
 pub struct LcoreJob {
     lcore: u32,
     joined: bool,
     _eal: Eal,
+    _main_lcore_only: std::marker::PhantomData<*const ()>,
 }
 
 impl LcoreJob {

@@ -1,13 +1,18 @@
 //! Ethernet ports (`rte_ethdev`): physical NICs, vdevs and ring-backed ports alike.
 
 use std::ffi::{c_char, CStr, CString};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::eal::Eal;
 use crate::error::{check, DpdkError, Result};
 use crate::mbuf::MbufBatch;
 use crate::mempool::Mempool;
 use crate::ring::Ring;
+
+/// `RTE_ETH_RX_OFFLOAD_SCATTER` (a macro bindgen cannot evaluate).
+const RX_OFFLOAD_SCATTER: u64 = 1 << 13;
+/// Ethernet header, FCS and a VLAN tag over the MTU.
+const FRAME_OVERHEAD: u32 = 22;
 
 /// How to bring a port up.
 #[derive(Debug, Clone)]
@@ -19,6 +24,9 @@ pub struct PortSetup {
     pub promiscuous: bool,
     /// Receive every multicast frame (a switch port must: its slaves' groups are not in the NIC filter).
     pub allmulticast: bool,
+    /// MTU to configure (before start, as real NICs require); frames that do not fit one mbuf
+    /// are then received as chains where the driver can scatter.
+    pub mtu: Option<u16>,
 }
 
 impl Default for PortSetup {
@@ -30,6 +38,7 @@ impl Default for PortSetup {
             tx_descriptors: 1024,
             promiscuous: false,
             allmulticast: false,
+            mtu: None,
         }
     }
 }
@@ -76,6 +85,8 @@ struct PortInner {
     vdev: Option<CString>,
     /// Rings a ring-backed port reads and writes: kept alive as long as the port.
     _rings: Vec<Ring>,
+    /// The pool its rx queues fill from: must outlive the port (closing it frees into it).
+    pool: OnceLock<Mempool>,
     _eal: Eal,
 }
 
@@ -113,6 +124,7 @@ impl EthPort {
             name: name.to_string(),
             vdev,
             _rings: Vec::new(),
+            pool: OnceLock::new(),
             _eal: eal.clone(),
         })))
     }
@@ -136,11 +148,14 @@ impl EthPort {
         };
         let id =
             u16::try_from(rc).map_err(|_| DpdkError::from_errno(format!("rte_eth_from_rings({name})")))?;
+        // The ring driver names its vdev after the port.
+        let vdev = CString::new(format!("net_ring_{name}")).expect("no NUL: checked above");
         Ok(EthPort(Arc::new(PortInner {
             id,
             name: name.to_string(),
-            vdev: Some(cname),
+            vdev: Some(vdev),
             _rings: rx.iter().chain(tx).map(|r| (*r).clone()).collect(),
+            pool: OnceLock::new(),
             _eal: eal.clone(),
         })))
     }
@@ -173,10 +188,13 @@ impl EthPort {
         })
     }
 
-    /// Configures the queues, starts the port and hands out its queues (once).
+    /// Configures the queues, starts the port and hands out its queues (once per port).
     pub fn start(&self, setup: &PortSetup, pool: &Mempool) -> Result<(Vec<RxQueue>, Vec<TxQueue>)> {
         let id = self.0.id;
         let name = &self.0.name;
+        if self.0.pool.set(pool.clone()).is_err() {
+            return Err(DpdkError::new(format!("{name} was already started"), 114));
+        }
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: valid port id and out-pointer.
         check(|| format!("rte_eth_dev_info_get({name})"), unsafe {
@@ -195,6 +213,12 @@ impl EthPort {
         if setup.rx_queues > 1 {
             conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads;
+        }
+        if let Some(mtu) = setup.mtu {
+            conf.rxmode.mtu = u32::from(mtu);
+            if u32::from(mtu) + FRAME_OVERHEAD > dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM {
+                conf.rxmode.offloads |= info.rx_offload_capa & RX_OFFLOAD_SCATTER;
+            }
         }
         // SAFETY: valid port id and configuration.
         check(|| format!("rte_eth_dev_configure({name})"), unsafe {
@@ -267,13 +291,6 @@ impl EthPort {
             rc,
         )
         .map(|_| ())
-    }
-
-    /// Sets the port's MTU (ENOTSUP from devices without one, such as rings).
-    pub fn set_mtu(&self, mtu: u16) -> Result<()> {
-        // SAFETY: a valid port.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.0.id, mtu) };
-        check(|| format!("rte_eth_dev_set_mtu({}, {mtu})", self.0.name), rc).map(|_| ())
     }
 
     pub fn mtu(&self) -> Result<u16> {

@@ -32,43 +32,52 @@ impl Mbuf {
         raw
     }
 
-    fn raw(&self) -> &rte_mbuf {
-        // SAFETY: we own a valid mbuf for as long as self lives.
-        unsafe { self.0.as_ref() }
+    /// The first segment's data: (start, length). Fields are read one by one through the raw
+    /// pointer: other owners of a shared mbuf update its refcount concurrently, so no reference
+    /// to the whole struct is made.
+    #[inline(always)]
+    fn first_segment(&self) -> (*mut u8, usize) {
+        let p = self.0.as_ptr();
+        // SAFETY: we own a valid mbuf; these fields are not written while we hold it.
+        unsafe {
+            (
+                ((*p).buf_addr as *mut u8).add((*p).data_off as usize),
+                (*p).data_len as usize,
+            )
+        }
     }
 
     /// The first segment's bytes (the whole packet unless it is chained).
     #[inline(always)]
     pub fn data(&self) -> &[u8] {
-        let m = self.raw();
-        // SAFETY: buf_addr + data_off points at data_len initialised bytes inside the buffer.
-        unsafe {
-            std::slice::from_raw_parts(
-                (m.buf_addr as *const u8).add(m.data_off as usize),
-                m.data_len as usize,
-            )
-        }
+        let (start, len) = self.first_segment();
+        // SAFETY: start points at len initialised bytes inside the buffer, alive while self is.
+        unsafe { std::slice::from_raw_parts(start, len) }
     }
 
-    /// The first segment's bytes, writable; `None` while the buffer is shared (refcount > 1).
+    /// Whether this handle alone owns its bytes: refcount 1 and a direct buffer (not an
+    /// indirect or external one another mbuf may also point at).
+    fn exclusive(&self) -> bool {
+        let flags = dpdk_sys::RTE_MBUF_F_INDIRECT | dpdk_sys::RTE_MBUF_F_EXTERNAL;
+        // SAFETY: reads one field of a valid mbuf.
+        self.refcnt() == 1 && unsafe { (*self.0.as_ptr()).ol_flags } & flags == 0
+    }
+
+    /// The first segment's bytes, writable; `None` unless this handle alone owns them.
     pub fn data_mut(&mut self) -> Option<&mut [u8]> {
-        if self.refcnt() != 1 {
+        if !self.exclusive() {
             return None;
         }
-        let m = self.raw();
-        // SAFETY: as in `data`, and the refcount of 1 means nobody else sees these bytes.
-        Some(unsafe {
-            std::slice::from_raw_parts_mut(
-                (m.buf_addr as *mut u8).add(m.data_off as usize),
-                m.data_len as usize,
-            )
-        })
+        let (start, len) = self.first_segment();
+        // SAFETY: as in `data`, and nobody else sees these bytes.
+        Some(unsafe { std::slice::from_raw_parts_mut(start, len) })
     }
 
     /// The packet's total length over all segments.
     #[inline(always)]
     pub fn pkt_len(&self) -> u32 {
-        self.raw().pkt_len
+        // SAFETY: reads one field of a valid mbuf.
+        unsafe { (*self.0.as_ptr()).pkt_len }
     }
 
     /// How many owners share this buffer.
@@ -79,6 +88,9 @@ impl Mbuf {
 
     /// Appends bytes at the end of the packet (for frames the switch or a test builds).
     pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        if !self.exclusive() {
+            return Err(DpdkError::new("rte_pktmbuf_append: the buffer is shared", 1));
+        }
         let len = u16::try_from(bytes.len()).map_err(|_| DpdkError::new("rte_pktmbuf_append", 22))?;
         // SAFETY: rte_pktmbuf_append returns room for `len` bytes in the last segment, or NULL.
         let dst = unsafe { dpdk_sys::rte_pktmbuf_append(self.0.as_ptr(), len) } as *mut u8;
@@ -93,11 +105,18 @@ impl Mbuf {
     /// `n` owners of this buffer for zero-copy fan-out, with one refcount update. The bytes
     /// become read-only (`data_mut` returns `None`) until all but one owner are gone.
     /// `n == 0` frees the packet.
+    /// Panics if the refcount would overflow (more than 32767 shares at once).
     #[inline]
     pub fn into_shares(self, n: u16) -> Shares {
         if n > 1 {
-            // SAFETY: adds n - 1 references to a valid mbuf; the Shares hand them out.
-            unsafe { dpdk_sys::rte_mbuf_refcnt_update(self.0.as_ptr(), (n - 1) as i16) };
+            let add = i16::try_from(n - 1).expect("too many shares");
+            assert!(
+                u32::from(self.refcnt()) + u32::from(n - 1) <= u32::from(u16::MAX),
+                "refcount overflow"
+            );
+            // SAFETY: adds n - 1 references to every segment of a valid mbuf; the Shares hand
+            // them out.
+            unsafe { dpdk_sys::rte_pktmbuf_refcnt_update(self.0.as_ptr(), add) };
         }
         if n == 0 {
             drop(self);
@@ -115,8 +134,7 @@ impl Mbuf {
     /// Hints the CPU to load the packet's first cache line.
     #[inline(always)]
     pub fn prefetch_data(&self) {
-        let m = self.raw();
-        let p = (m.buf_addr as *const u8).wrapping_add(m.data_off as usize);
+        let (p, _) = self.first_segment();
         #[cfg(target_arch = "x86_64")]
         // SAFETY: prefetch never faults, whatever the address.
         unsafe {
@@ -291,9 +309,9 @@ impl Drain<'_> {
     /// The packet `ahead` positions after the next one, if any (for prefetching).
     #[inline(always)]
     pub fn peek_ahead(&self, ahead: usize) -> Option<&Mbuf> {
-        let i = self.next + ahead;
         // SAFETY: slots next..end are still owned by this drain and valid.
-        (i < self.end).then(|| unsafe { &*(self.batch.bufs.as_ptr().add(i) as *const Mbuf) })
+        (ahead < self.end - self.next)
+            .then(|| unsafe { &*(self.batch.bufs.as_ptr().add(self.next + ahead) as *const Mbuf) })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use dpdk_sys::rte_mempool;
 
@@ -9,17 +10,28 @@ use crate::eal::Eal;
 use crate::error::{DpdkError, Result};
 use crate::mbuf::{Mbuf, MbufBatch};
 
-/// A pool of packet buffers. Freed on drop only if every mbuf came back (otherwise a later
-/// free would touch freed memory); the EAL's cleanup reclaims it in any case.
-pub struct Mempool {
+/// A pool of packet buffers. Clones share it; a port that receives into it keeps a clone. It is
+/// freed with the last clone only if every mbuf came back (a later free would touch freed
+/// memory); otherwise it stays, and the EAL skips its cleanup (see `Eal`).
+#[derive(Clone)]
+pub struct Mempool(Arc<PoolInner>);
+
+struct PoolInner {
     ptr: NonNull<rte_mempool>,
-    _eal: Eal,
+    eal: Eal,
 }
 
 // SAFETY: mempool get/put are thread-safe (multi-producer/consumer rings, per-lcore caches).
-unsafe impl Send for Mempool {}
+unsafe impl Send for PoolInner {}
 // SAFETY: as above; all methods take &self and use thread-safe mempool calls.
-unsafe impl Sync for Mempool {}
+unsafe impl Sync for PoolInner {}
+
+impl PoolInner {
+    fn in_use(&self) -> u32 {
+        // SAFETY: a valid pool; `size` is immutable after creation and the count walks the caches.
+        unsafe { self.ptr.as_ref().size - dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+    }
+}
 
 impl Mempool {
     /// A pool of `size` mbufs with the default data room (2048 + headroom), `cache` per lcore.
@@ -37,38 +49,39 @@ impl Mempool {
             )
         };
         NonNull::new(ptr)
-            .map(|ptr| Mempool {
-                ptr,
-                _eal: eal.clone(),
+            .map(|ptr| {
+                Mempool(Arc::new(PoolInner {
+                    ptr,
+                    eal: eal.clone(),
+                }))
             })
             .ok_or_else(|| DpdkError::from_errno(format!("rte_pktmbuf_pool_create({name}, {size})")))
     }
 
     pub(crate) fn as_ptr(&self) -> *mut rte_mempool {
-        self.ptr.as_ptr()
+        self.0.ptr.as_ptr()
     }
 
     /// The number of mbufs the pool was created with.
     pub fn capacity(&self) -> u32 {
         // SAFETY: a valid pool; `size` is immutable after creation.
-        unsafe { self.ptr.as_ref().size }
+        unsafe { self.0.ptr.as_ref().size }
     }
 
     /// Mbufs free in the pool, per-lcore caches included (control-path cost: walks the caches).
     pub fn available(&self) -> u32 {
-        // SAFETY: a valid pool.
-        unsafe { dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+        self.capacity() - self.in_use()
     }
 
     /// Mbufs currently out of the pool: a leak shows here once the data path is idle.
     pub fn in_use(&self) -> u32 {
-        self.capacity() - self.available()
+        self.0.in_use()
     }
 
     /// One empty packet.
     pub fn alloc(&self) -> Result<Mbuf> {
         // SAFETY: a valid pool; a non-null result is an mbuf we now own.
-        let raw = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.ptr.as_ptr()) };
+        let raw = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.as_ptr()) };
         if raw.is_null() {
             return Err(DpdkError::new("rte_pktmbuf_alloc: pool empty", 105));
         }
@@ -80,7 +93,7 @@ impl Mempool {
     pub fn alloc_bulk(&self, batch: &mut MbufBatch) -> Result<()> {
         let (slots, n) = batch.spare();
         // SAFETY: `slots` has room for n pointers; on success all n are owned mbufs.
-        let rc = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.ptr.as_ptr(), slots, n as u32) };
+        let rc = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(self.as_ptr(), slots, n as u32) };
         if rc != 0 {
             return Err(DpdkError::new("rte_pktmbuf_alloc_bulk: pool empty", 105));
         }
@@ -90,11 +103,13 @@ impl Mempool {
     }
 }
 
-impl Drop for Mempool {
+impl Drop for PoolInner {
     fn drop(&mut self) {
         if self.in_use() == 0 {
-            // SAFETY: no mbuf of this pool is outstanding, so nothing can touch it again.
+            // SAFETY: no mbuf of this pool is outstanding and no handle remains.
             unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) }
+        } else {
+            self.eal.keep_memory();
         }
     }
 }

@@ -32,7 +32,8 @@ pub struct PortCounters {
     pub rx_bytes: Counter,
     pub tx_packets: Counter,
     pub tx_bytes: Counter,
-    /// Multicast/broadcast copies delivered to this port.
+    /// Multicast/broadcast copies the switch queued for this port (a copy the port then refuses
+    /// is counted in `tx_full` too).
     pub multicast: Counter,
     drops: [Counter; DropReason::COUNT],
 }

@@ -80,8 +80,9 @@ impl Switch {
         specs.extend(config.slaves.iter().map(|s| (s.name.as_str(), &s.port, 1)));
 
         // Enough mbufs for every rx and tx descriptor and ring slot, plus per-lcore caches.
-        let per_port = 1024 * (1 + u32::from(lcores)) + RING_SIZE * 2;
-        let pool_size = (per_port * specs.len() as u32 + 4096).next_power_of_two() - 1;
+        let per_port = |rx_queues: u16| 1024 * u32::from(rx_queues + lcores) + RING_SIZE * 2;
+        let descriptors: u32 = specs.iter().map(|(_, _, queues)| per_port(*queues)).sum();
+        let pool_size = (descriptors + 4096).next_power_of_two() - 1;
         let pool = Mempool::new(eal, "ipvsw_pool", pool_size, 256)?;
 
         let mut ports = Vec::new();
@@ -97,12 +98,10 @@ impl Switch {
                 rx_queues: *queues,
                 tx_queues: lcores,
                 allmulticast: index == PHY,
+                mtu: pc.mtu,
                 ..PortSetup::default()
             };
             let (rx, tx) = port.start(&setup, &pool).map_err(port_error)?;
-            if let Some(mtu) = pc.mtu {
-                unless_unsupported(port.set_mtu(mtu)).map_err(port_error)?;
-            }
             log_port(name, &port);
             rx_queues.push((index, rx));
             tx_queues.push(tx);
@@ -175,15 +174,23 @@ impl Switch {
         let stop = Arc::new(AtomicBool::new(false));
         let host = config.host.as_ref().map(|_| PHY + 1);
         let mut jobs = Vec::new();
-        for (i, ((polls, tx), lcore)) in polls.into_iter().zip(tx_by_lcore).zip(&config.lcores).enumerate() {
+        let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&config.lcores).enumerate();
+        for (i, ((polls, tx), lcore)) in lcore_work {
             let worker = Worker {
                 polls,
                 out: Outputs::new(tx, max_frame.clone(), host, first_slave),
                 dispatch: dispatch.clone(),
                 drain_ticks: eal.tsc_hz() * TX_DRAIN_US / 1_000_000,
             };
-            let (counters, stop) = (counters.clone(), stop.clone());
-            jobs.push(eal.launch(*lcore, move || worker.run(&counters[i], &stop))?);
+            let (counters, stop_flag) = (counters.clone(), stop.clone());
+            match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
+                Ok(job) => jobs.push(job),
+                Err(e) => {
+                    // The lcores already running must stop before their jobs are joined.
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e.into());
+                }
+            }
         }
         tracing::info!(
             ports = ports.len(),
@@ -307,8 +314,7 @@ fn log_port(name: &str, port: &EthPort) {
     }
 }
 
-/// A MAC or MTU a device cannot set is no error: the switch applies both itself (it owns the
-/// shared MAC and checks every frame against the receiver's MTU).
+/// A MAC a device cannot set (a ring has none) is no error: the switch owns the shared MAC.
 fn unless_unsupported(result: Result<(), DpdkError>) -> Result<(), DpdkError> {
     match result {
         Err(e) if e.code == ENOTSUP => {
