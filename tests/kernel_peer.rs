@@ -1,7 +1,8 @@
 //! The switch between real kernel stacks: its phy and one slave are `net_tap` devices whose
 //! kernel sides sit in two network namespaces this test creates. The "LAN" namespace pings the
 //! slave namespace's address through the switch (real ARP, real ICMP) and back, in L2 mode with
-//! the slave sharing the phy's MAC, as an ipvlan slave does.
+//! the slave sharing the phy's MAC, as an ipvlan slave does. The phy has two rx queues (the
+//! kernel spreads flows over the tap's queues), both polled.
 
 mod common;
 
@@ -63,6 +64,7 @@ mode = "l2"
 [phy]
 device = "net_tap_phy,iface={wire_if}"
 mac = "02:00:00:00:00:01"
+queues = 2
 [[slave]]
 name = "s"
 device = "net_tap_s,iface={slave_if}"

@@ -34,7 +34,7 @@ impl DpdkError {
 }
 
 /// The calling thread's `rte_errno`.
-pub fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     // SAFETY: a plain read of a thread-local int through the C accessor.
     unsafe { dpdk_sys::dpdk_sys_errno() }
 }

@@ -313,18 +313,6 @@ impl EthPort {
         })
     }
 
-    pub fn set_promiscuous(&self, on: bool) -> Result<()> {
-        // SAFETY: a valid port.
-        let rc = unsafe {
-            if on {
-                dpdk_sys::rte_eth_promiscuous_enable(self.0.id)
-            } else {
-                dpdk_sys::rte_eth_promiscuous_disable(self.0.id)
-            }
-        };
-        check(|| format!("promiscuous({}, {on})", self.0.name), rc).map(|_| ())
-    }
-
     pub fn stats(&self) -> Result<PortStats> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid port id and out-pointer.
@@ -402,14 +390,6 @@ impl RxQueue {
         unsafe { batch.commit(got) };
         got
     }
-
-    pub fn port_id(&self) -> u16 {
-        self.port
-    }
-
-    pub fn queue_id(&self) -> u16 {
-        self.queue
-    }
 }
 
 /// A transmit queue: owned by exactly one lcore at a time.
@@ -429,9 +409,5 @@ impl TxQueue {
         let sent = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, slots, n) } as usize;
         batch.consumed(sent);
         sent
-    }
-
-    pub fn port_id(&self) -> u16 {
-        self.port
     }
 }

@@ -10,7 +10,7 @@ mod mempool;
 mod ring;
 
 pub use eal::{rdtsc, Eal, LcoreJob};
-pub use error::{errno, DpdkError, Result};
+pub use error::{DpdkError, Result};
 pub use ethdev::{EthPort, Link, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
 pub use mbuf::{Drain, Mbuf, MbufBatch, Shares, BURST};
 pub use mempool::Mempool;

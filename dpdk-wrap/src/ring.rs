@@ -17,7 +17,6 @@ pub struct Ring(Arc<RingInner>);
 
 struct RingInner {
     ptr: NonNull<rte_ring>,
-    name: String,
     _eal: Eal,
 }
 
@@ -38,15 +37,10 @@ impl Ring {
             .map(|ptr| {
                 Ring(Arc::new(RingInner {
                     ptr,
-                    name: name.to_string(),
                     _eal: eal.clone(),
                 }))
             })
             .ok_or_else(|| DpdkError::from_errno(format!("rte_ring_create({name}, {size})")))
-    }
-
-    pub fn name(&self) -> &str {
-        &self.0.name
     }
 
     pub(crate) fn as_ptr(&self) -> *mut rte_ring {

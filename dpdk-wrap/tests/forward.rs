@@ -72,5 +72,15 @@ fn forwards_between_two_ports_without_leaking() {
     let (sa, sb) = (a.stats().unwrap(), b.stats().unwrap());
     assert_eq!((sa.rx_packets, sa.tx_packets), (total[0] as u64, total[1] as u64));
     assert_eq!((sb.rx_packets, sb.tx_packets), (total[1] as u64, total[0] as u64));
+    let xstats = a.xstats().unwrap();
+    let good_rx = xstats
+        .iter()
+        .find(|(name, _)| name == "rx_good_packets")
+        .map(|(_, v)| *v);
+    assert_eq!(
+        good_rx,
+        Some(total[0] as u64),
+        "xstats agree with the basic counters"
+    );
     assert_eq!(pool.in_use(), 0, "mbufs leaked");
 }

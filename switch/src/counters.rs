@@ -93,8 +93,4 @@ impl PortTotals {
     pub fn add_drop(&mut self, reason: DropReason, n: u64) {
         *self.drops.entry(reason.name()).or_default() += n;
     }
-
-    pub fn drop_count(&self, reason: DropReason) -> u64 {
-        self.drops.get(reason.name()).copied().unwrap_or(0)
-    }
 }

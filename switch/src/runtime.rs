@@ -96,7 +96,8 @@ impl Switch {
             let (port, rings) = open_port(eal, pc, lcores).map_err(port_error)?;
             let setup = PortSetup {
                 rx_queues: *queues,
-                tx_queues: lcores,
+                // Some drivers (tap) pair every rx queue with a tx queue: extras stay unused.
+                tx_queues: lcores.max(*queues),
                 allmulticast: index == PHY,
                 mtu: pc.mtu,
                 ..PortSetup::default()
@@ -164,7 +165,7 @@ impl Switch {
         }
         let mut tx_by_lcore: Vec<Vec<TxQueue>> = (0..lcores).map(|_| Vec::new()).collect();
         for port_queues in tx_queues {
-            for (lcore, tx) in port_queues.into_iter().enumerate() {
+            for (lcore, tx) in port_queues.into_iter().take(usize::from(lcores)).enumerate() {
                 tx_by_lcore[lcore].push(tx);
             }
         }
