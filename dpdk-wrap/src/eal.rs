@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{DpdkError, Result};
+use crate::error::{c_string, DpdkError, Result};
 
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// Set when a pool was dropped with mbufs still out: they may still be freed later, into
@@ -44,10 +44,7 @@ impl Eal {
         let mut owned: Vec<CString> = vec![CString::new("ipvlan-switch").unwrap()];
         for a in args {
             let a = a.as_ref();
-            owned.push(
-                CString::new(a)
-                    .map_err(|_| DpdkError::new(format!("EAL argument {a:?} contains NUL"), 22))?,
-            );
+            owned.push(c_string(&format!("EAL argument {a:?}"), a)?);
         }
         // The EAL may keep pointers into argv for the process lifetime: leak them on purpose.
         let mut argv: Vec<*mut std::ffi::c_char> = owned.into_iter().map(CString::into_raw).collect();

@@ -48,4 +48,9 @@ pub(crate) fn check(what: impl FnOnce() -> String, rc: i32) -> Result<i32, DpdkE
     }
 }
 
+/// A C string for DPDK; `what` names the value in the error if it contains a NUL.
+pub(crate) fn c_string(what: &str, value: impl Into<Vec<u8>>) -> Result<std::ffi::CString> {
+    std::ffi::CString::new(value).map_err(|_| DpdkError::new(format!("{what} contains NUL"), 22))
+}
+
 pub type Result<T, E = DpdkError> = std::result::Result<T, E>;

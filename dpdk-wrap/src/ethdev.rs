@@ -4,7 +4,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::sync::{Arc, OnceLock};
 
 use crate::eal::Eal;
-use crate::error::{check, DpdkError, Result};
+use crate::error::{c_string, check, DpdkError, Result};
 use crate::mbuf::MbufBatch;
 use crate::mempool::Mempool;
 use crate::ring::Ring;
@@ -95,15 +95,15 @@ impl EthPort {
     /// `net_pcap0,rx_pcap=f`, ...) is created; anything else (a PCI address) is probed.
     pub fn open(eal: &Eal, device: &str) -> Result<EthPort> {
         let (name, args) = device.split_once(',').unwrap_or((device, ""));
-        let cname = CString::new(name).map_err(|_| DpdkError::new("device name contains NUL", 22))?;
+        let cname = c_string("device name", name)?;
         let vdev = if name.starts_with("net_") || name.starts_with("eth_") {
-            let cargs = CString::new(args).map_err(|_| DpdkError::new("device args contain NUL", 22))?;
+            let cargs = c_string("device arguments", args)?;
             // SAFETY: valid C strings; EAL is initialised.
             let rc = unsafe { dpdk_sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
             check(|| format!("rte_vdev_init({device})"), rc)?;
             Some(cname.clone())
         } else {
-            let cdev = CString::new(device).map_err(|_| DpdkError::new("device contains NUL", 22))?;
+            let cdev = c_string("device", device)?;
             // SAFETY: valid C string; EAL is initialised.
             let rc = unsafe { dpdk_sys::rte_dev_probe(cdev.as_ptr()) };
             check(|| format!("rte_dev_probe({device})"), rc)?;
@@ -119,20 +119,13 @@ impl EthPort {
             }
             return Err(DpdkError::new(format!("{device} is not an Ethernet device"), rc));
         }
-        Ok(EthPort(Arc::new(PortInner {
-            id,
-            name: name.to_string(),
-            vdev,
-            _rings: Vec::new(),
-            pool: OnceLock::new(),
-            _eal: eal.clone(),
-        })))
+        Ok(EthPort::new(eal, id, name, vdev, Vec::new()))
     }
 
     /// A port whose receive queues read `rx` rings and whose transmit queues write `tx` rings
     /// (`rte_eth_from_rings`). Several tx queues may share one ring (it is multi-producer).
     pub fn from_rings(eal: &Eal, name: &str, rx: &[&Ring], tx: &[&Ring]) -> Result<EthPort> {
-        let cname = CString::new(name).map_err(|_| DpdkError::new("port name contains NUL", 22))?;
+        let cname = c_string("port name", name)?;
         let mut rxp: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
         let mut txp: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
         // SAFETY: arrays of valid rings, kept alive by the port (`_rings`).
@@ -149,15 +142,20 @@ impl EthPort {
         let id =
             u16::try_from(rc).map_err(|_| DpdkError::from_errno(format!("rte_eth_from_rings({name})")))?;
         // The ring driver names its vdev after the port.
-        let vdev = CString::new(format!("net_ring_{name}")).expect("no NUL: checked above");
-        Ok(EthPort(Arc::new(PortInner {
+        let vdev = c_string("port name", format!("net_ring_{name}"))?;
+        let rings = rx.iter().chain(tx).map(|r| (*r).clone()).collect();
+        Ok(EthPort::new(eal, id, name, Some(vdev), rings))
+    }
+
+    fn new(eal: &Eal, id: u16, name: &str, vdev: Option<CString>, rings: Vec<Ring>) -> EthPort {
+        EthPort(Arc::new(PortInner {
             id,
             name: name.to_string(),
-            vdev: Some(vdev),
-            _rings: rx.iter().chain(tx).map(|r| (*r).clone()).collect(),
+            vdev,
+            _rings: rings,
             pool: OnceLock::new(),
             _eal: eal.clone(),
-        })))
+        }))
     }
 
     pub fn id(&self) -> u16 {

@@ -1,13 +1,12 @@
 //! Packet-buffer pools (`rte_pktmbuf_pool_create`): NUMA-local hugepage memory from the EAL.
 
-use std::ffi::CString;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use dpdk_sys::rte_mempool;
 
 use crate::eal::Eal;
-use crate::error::{DpdkError, Result};
+use crate::error::{c_string, DpdkError, Result};
 use crate::mbuf::{Mbuf, MbufBatch};
 
 /// A pool of packet buffers. Clones share it; a port that receives into it keeps a clone. It is
@@ -27,16 +26,25 @@ unsafe impl Send for PoolInner {}
 unsafe impl Sync for PoolInner {}
 
 impl PoolInner {
+    fn capacity(&self) -> u32 {
+        // SAFETY: a valid pool; `size` is immutable after creation.
+        unsafe { self.ptr.as_ref().size }
+    }
+
+    fn available(&self) -> u32 {
+        // SAFETY: a valid pool; the count walks the per-lcore caches.
+        unsafe { dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+    }
+
     fn in_use(&self) -> u32 {
-        // SAFETY: a valid pool; `size` is immutable after creation and the count walks the caches.
-        unsafe { self.ptr.as_ref().size - dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+        self.capacity() - self.available()
     }
 }
 
 impl Mempool {
     /// A pool of `size` mbufs with the default data room (2048 + headroom), `cache` per lcore.
     pub fn new(eal: &Eal, name: &str, size: u32, cache: u32) -> Result<Mempool> {
-        let cname = CString::new(name).map_err(|_| DpdkError::new("mempool name contains NUL", 22))?;
+        let cname = c_string("mempool name", name)?;
         // SAFETY: valid C string; EAL is initialised (we hold a handle).
         let ptr = unsafe {
             dpdk_sys::rte_pktmbuf_pool_create(
@@ -64,13 +72,12 @@ impl Mempool {
 
     /// The number of mbufs the pool was created with.
     pub fn capacity(&self) -> u32 {
-        // SAFETY: a valid pool; `size` is immutable after creation.
-        unsafe { self.0.ptr.as_ref().size }
+        self.0.capacity()
     }
 
     /// Mbufs free in the pool, per-lcore caches included (control-path cost: walks the caches).
     pub fn available(&self) -> u32 {
-        self.capacity() - self.in_use()
+        self.0.available()
     }
 
     /// Mbufs currently out of the pool: a leak shows here once the data path is idle.

@@ -1,14 +1,14 @@
 //! `rte_ring`: lock-free multi-producer/multi-consumer queues of mbufs, shareable between
 //! lcores and with other DPDK processes (found by name).
 
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use dpdk_sys::rte_ring;
 
 use crate::eal::Eal;
-use crate::error::{DpdkError, Result};
+use crate::error::{c_string, DpdkError, Result};
 use crate::mbuf::MbufBatch;
 
 /// A ring of mbufs. Clones share it; the ring is freed with the last clone.
@@ -28,7 +28,7 @@ unsafe impl Sync for RingInner {}
 impl Ring {
     /// A new ring that holds up to `size - 1` mbufs (`size` is rounded up to a power of two).
     pub fn create(eal: &Eal, name: &str, size: u32) -> Result<Ring> {
-        let cname = CString::new(name).map_err(|_| DpdkError::new("ring name contains NUL", 22))?;
+        let cname = c_string("ring name", name)?;
         // SAFETY: valid C string; flags 0 = multi-producer/multi-consumer.
         let ptr = unsafe {
             dpdk_sys::rte_ring_create(cname.as_ptr(), size.next_power_of_two(), eal.socket_id(), 0)
