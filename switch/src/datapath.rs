@@ -110,22 +110,13 @@ impl Outputs {
         }
     }
 
-    /// Hands a frame to the host port, or counts `reason` on the ingress port if there is none.
+    /// The host port, or `None` after counting `reason` on the ingress port if there is none.
     #[inline(always)]
-    fn deliver_to_host(
-        &mut self,
-        m: Mbuf,
-        reason: DropReason,
-        ingress: &PortCounters,
-        counters: &LcoreCounters,
-    ) {
-        match self.host {
-            Some(host) => self.deliver(host, m, false, counters),
-            None => {
-                ingress.drop(reason, 1);
-                self.discard(m);
-            }
+    fn host_or_count(&self, reason: DropReason, ingress: &PortCounters) -> Option<PortIndex> {
+        if self.host.is_none() {
+            ingress.drop(reason, 1);
         }
+        self.host
     }
 
     /// Copies a multicast frame to every destination the verdict names, sharing the buffer
@@ -143,13 +134,10 @@ impl Outputs {
         let slaves = 0..dispatch.filters.len() as SlaveId;
         let takes =
             |s: &SlaveId| flood.to_slaves && Some(*s) != flood.except && dispatch.takes_multicast(*s, &dst);
-        let host = match (flood.to_host, self.host) {
-            (false, _) => None,
-            (true, Some(host)) => Some(host),
-            (true, None) => {
-                ingress.drop(DropReason::NoHost, 1);
-                None
-            }
+        let host = if flood.to_host {
+            self.host_or_count(DropReason::NoHost, ingress)
+        } else {
+            None
         };
         let total =
             slaves.clone().filter(takes).count() + usize::from(flood.to_phy) + usize::from(host.is_some());
@@ -222,7 +210,10 @@ impl Outputs {
             match verdict {
                 Verdict::Slave(s) => self.deliver(self.first_slave + usize::from(s), m, false, counters),
                 Verdict::Phy => self.deliver(PHY, m, false, counters),
-                Verdict::Host(reason) => self.deliver_to_host(m, reason, ingress, counters),
+                Verdict::Host(reason) => match self.host_or_count(reason, ingress) {
+                    Some(host) => self.deliver(host, m, false, counters),
+                    None => self.discard(m),
+                },
                 Verdict::Drop(reason) => {
                     ingress.drop(reason, 1);
                     self.discard(m);
