@@ -22,8 +22,7 @@ fn switch_command(config: &std::path::Path, test: &str) -> Command {
 
 #[test]
 fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
-    let dir = std::env::temp_dir().join(format!("ipvsw-binary-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("binary");
     let path = |name: &str| dir.join(name).display().to_string();
     let to_a = udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 11], b"to a");
     let to_b = udp6(MASTER, OUTSIDE, v6(1), v6(0x12), b"to b");
@@ -96,8 +95,7 @@ fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
 
 #[test]
 fn a_device_dpdk_refuses_is_reported_with_file_line_and_key() {
-    let dir = std::env::temp_dir().join(format!("ipvsw-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bad");
     let config = dir.join("bad.toml");
     std::fs::write(
         &config,
@@ -109,6 +107,11 @@ fn a_device_dpdk_refuses_is_reported_with_file_line_and_key() {
     assert!(!out.status.success());
     assert!(
         stderr.contains(&format!("{}:6: slave[0].device", config.display())),
+        "stderr: {stderr}"
+    );
+    // And says why, in words a user can act on.
+    assert!(
+        stderr.contains("no DPDK driver took \"net_nosuchdriver0\""),
         "stderr: {stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

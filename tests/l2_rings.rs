@@ -6,30 +6,8 @@ mod common;
 
 use common::*;
 
-const PORTS: &str = r#"
-[phy]
-ring = "phy"
-mac = "02:00:00:00:00:01"
-[host]
-ring = "host"
-[[slave]]
-name = "a"
-ring = "a"
-addresses = ["10.0.0.11/24", "2001:db8::11/64"]
-[[slave]]
-name = "b"
-ring = "b"
-addresses = ["10.0.0.12/24", "2001:db8::12/64"]
-multicast = ["01:00:5e:01:01:01"]
-[[slave]]
-name = "c"
-ring = "c"
-addresses = ["10.0.0.13"]
-mtu = 500
-"#;
-
 fn with_flags(flags: &str) -> String {
-    format!("mode = \"l2\"\nflags = \"{flags}\"\n{PORTS}")
+    format!("mode = \"l2\"\nflags = \"{flags}\"\n{THREE_SLAVES}")
 }
 
 #[test]

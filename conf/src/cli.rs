@@ -53,12 +53,12 @@ impl Cli {
             None => Config::parse(DEFAULT_CONFIG, "<default>")?,
         };
         if let Some(list) = &self.lcores {
-            config.lcores = lcores_option(list).map_err(|message| ConfError {
+            config.lcores = Some(lcores_option(list).map_err(|message| ConfError {
                 file: "<command line>".into(),
                 line: None,
                 key: Some("--lcores".into()),
                 message,
-            })?;
+            })?);
         }
         if let Some(args) = &self.eal_args {
             config.eal_args = args.split_whitespace().map(String::from).collect();

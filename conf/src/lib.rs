@@ -14,34 +14,17 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use cli::Cli;
 pub use error::ConfError;
+pub use switch_core::{Mode, PortFlags};
 
 use error::Source;
 use schema::FileConfig;
 
 /// The configuration used when no file is given: a TAP device stands in for the NIC, two ring slaves.
 pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
-
-/// The ipvlan mode, as in Linux: where slaves are told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    L2,
-    L3,
-    L3s,
-}
-
-/// The ipvlan port flags, as in Linux: whether slaves may talk to each other directly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PortFlags {
-    Bridge,
-    Private,
-    Vepa,
-}
 
 /// What a port is made of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -103,9 +86,11 @@ pub struct SlaveConf {
 pub struct Config {
     pub mode: Mode,
     pub flags: PortFlags,
-    /// Forwarding lcores: non-empty, each once.
-    pub lcores: Vec<u32>,
+    /// Forwarding lcores: non-empty, each once; `None`: every worker lcore of the EAL arguments.
+    pub lcores: Option<Vec<u32>>,
     pub eal_args: Vec<String>,
+    /// Mbufs in the packet pool; `None`: what the switch can hold in flight.
+    pub pool_mbufs: Option<u32>,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.

@@ -18,13 +18,13 @@ const DEFAULT_EAL_ARGS: [&str; 6] = ["-l", "0,1", "--no-pci", "--in-memory", "--
 /// MTUs a port may be given: IPv4's minimum up to common jumbo frames.
 const MTU_RANGE: RangeInclusive<u16> = 68..=9600;
 
+/// Mbufs a pool may be given: a few bursts up to 16 M (36 GiB of buffers).
+const POOL_MBUFS_RANGE: RangeInclusive<u32> = 16..=(1 << 24);
+
 /// Receive queues (RSS) a port may be given: at least one.
 const QUEUES_RANGE: RangeInclusive<u16> = 1..=u16::MAX;
 
 pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfError> {
-    let lcores = file
-        .lcores
-        .ok_or_else(|| source.missing("lcores", "is required, e.g. lcores = [1]"))?;
     let phy = file
         .phy
         .ok_or_else(|| source.missing("phy", "the [phy] table is required"))?;
@@ -39,11 +39,19 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
     Ok(Config {
         mode: file.mode.unwrap_or(Mode::L2),
         flags: file.flags.unwrap_or(PortFlags::Bridge),
-        lcores: resolve_lcores(source, &lcores)?,
+        lcores: file
+            .lcores
+            .map(|lcores| resolve_lcores(source, &lcores))
+            .transpose()?,
         eal_args: match file.eal.and_then(|eal| eal.args) {
             Some(args) => args,
             None => DEFAULT_EAL_ARGS.map(String::from).to_vec(),
         },
+        pool_mbufs: file
+            .pool
+            .and_then(|pool| pool.mbufs)
+            .map(|mbufs| source.check_at(&mbufs, "pool.mbufs", |&n| check_range(n, POOL_MBUFS_RANGE)))
+            .transpose()?,
         phy: ports.port("phy", phy.span(), phy.into_inner())?,
         host: file
             .host
@@ -193,7 +201,7 @@ impl SlaveChecker {
             let key = format!("{label}.addresses[{position}]");
             let address = source.parse_at(text, &key, parse_address)?;
             if let Err(first) = self.addresses.claim(address.0, owner.clone()) {
-                let message = format!("{} is already on slave {first}", address.0);
+                let message = format!("{} of slave {owner} is already on slave {first}", address.0);
                 return Err(source.error_at(text.span(), &key, message));
             }
             addresses.push(address);

@@ -15,6 +15,7 @@ pub(crate) struct FileConfig {
     pub flags: Option<PortFlags>,
     pub lcores: Option<Spanned<Vec<Spanned<u32>>>>,
     pub eal: Option<FileEal>,
+    pub pool: Option<FilePool>,
     pub phy: Option<Spanned<FilePort>>,
     pub host: Option<Spanned<FilePort>>,
     #[serde(default)]
@@ -25,6 +26,13 @@ pub(crate) struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileEal {
     pub args: Option<Vec<String>>,
+}
+
+/// `[pool]`: the packet-buffer pool.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilePool {
+    pub mbufs: Option<Spanned<u32>>,
 }
 
 /// `[phy]` and `[host]`.
@@ -66,9 +74,15 @@ impl From<&Config> for FileConfig {
         FileConfig {
             mode: Some(config.mode),
             flags: Some(config.flags),
-            lcores: Some(unplaced(config.lcores.iter().copied().map(unplaced).collect())),
+            lcores: config
+                .lcores
+                .as_ref()
+                .map(|lcores| unplaced(lcores.iter().copied().map(unplaced).collect())),
             eal: Some(FileEal {
                 args: Some(config.eal_args.clone()),
+            }),
+            pool: config.pool_mbufs.map(|mbufs| FilePool {
+                mbufs: Some(unplaced(mbufs)),
             }),
             phy: Some(unplaced(FilePort::from(&config.phy))),
             host: config.host.as_ref().map(|host| unplaced(FilePort::from(host))),

@@ -115,7 +115,10 @@ pub(crate) fn check_slave_name(name: &str) -> Result<String, String> {
 }
 
 /// Checks a number against its allowed range.
-pub(crate) fn check_range(value: u16, allowed: RangeInclusive<u16>) -> Result<u16, String> {
+pub(crate) fn check_range<T: PartialOrd + Copy + std::fmt::Display>(
+    value: T,
+    allowed: RangeInclusive<T>,
+) -> Result<T, String> {
     if allowed.contains(&value) {
         Ok(value)
     } else {

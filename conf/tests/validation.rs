@@ -32,7 +32,7 @@ fn with(rest: &str) -> String {
 fn default_config_parses() {
     let config = Config::parse(DEFAULT_CONFIG, "<default>").unwrap();
     assert_eq!((config.mode, config.flags), (Mode::L2, PortFlags::Bridge));
-    assert_eq!(config.lcores, [1]);
+    assert_eq!(config.lcores, None, "every worker of -l 0,1: lcore 1");
     assert_eq!(
         config.eal_args,
         [
@@ -177,13 +177,11 @@ fn bad_mode_and_flags() {
 }
 
 #[test]
-fn lcores_are_required_non_empty_and_unique() {
-    let error = error_of("[phy]\nring = \"p\"\n");
-    assert_eq!(
-        (error.line, error.key.as_deref()),
-        (None, Some("lcores")),
-        "{error}"
-    );
+fn lcores_default_to_every_worker_and_are_non_empty_and_unique() {
+    let config = Config::parse("[phy]\nring = \"p\"\n", "s.toml").unwrap();
+    assert_eq!(config.lcores, None);
+    // Written back without lcores, and read back the same.
+    assert!(!config.to_toml().contains("lcores"), "{}", config.to_toml());
     assert_error("lcores = []\n[phy]\nring = \"p\"\n", 1, "lcores", "at least one");
     assert_error(
         "lcores = [\n 1,\n 2,\n 1,\n]\n[phy]\nring = \"p\"\n",
@@ -283,7 +281,7 @@ fn an_address_belongs_to_one_slave() {
     let error = error_of(&text);
     assert_eq!(
         error.to_string(),
-        "s.toml:12: slave[1].addresses[1]: 10.0.0.11 is already on slave \"a\" (slave[0])"
+        "s.toml:12: slave[1].addresses[1]: 10.0.0.11 of slave \"b\" (slave[1]) is already on slave \"a\" (slave[0])"
     );
 }
 
@@ -353,5 +351,22 @@ fn unreadable_file_is_named() {
     assert!(
         error.to_string().starts_with("/nonexistent/switch.toml: "),
         "{error}"
+    );
+}
+
+#[test]
+fn pool_size_is_optional_and_bounded() {
+    assert_eq!(Config::parse(MINIMAL, "s.toml").unwrap().pool_mbufs, None);
+    let config = Config::parse(&format!("{MINIMAL}[pool]\nmbufs = 48\n"), "s.toml").unwrap();
+    assert_eq!(config.pool_mbufs, Some(48));
+    assert_eq!(
+        Config::parse(&config.to_toml(), "again").unwrap().pool_mbufs,
+        Some(48)
+    );
+    assert_error(
+        &format!("{MINIMAL}[pool]\nmbufs = 8\n"),
+        5,
+        "pool.mbufs",
+        "8 is not in 16..=16777216",
     );
 }

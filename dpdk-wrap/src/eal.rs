@@ -55,11 +55,11 @@ impl Eal {
         // so this runs once per process.
         let rc = unsafe { dpdk_sys::rte_eal_init(argc, argv_ptr) };
         if rc < 0 {
-            let mut err = DpdkError::from_errno("rte_eal_init");
-            if let Some(hint) = hugepage_hint(args) {
-                err.text = format!("{}; {hint}", err.text);
-            }
-            return Err(err);
+            let err = DpdkError::from_errno("rte_eal_init");
+            return Err(match hugepage_hint(args) {
+                Some(hint) => err.with_hint(hint),
+                None => err,
+            });
         }
         Ok(Eal {
             _guard: Arc::new(EalGuard),
@@ -187,6 +187,7 @@ impl LcoreJob {
                 what: format!("job on lcore {}", self.lcore),
                 code: 0,
                 text: "panicked".into(),
+                hint: None,
             }),
         }
     }

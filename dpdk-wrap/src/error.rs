@@ -2,7 +2,7 @@ use std::ffi::CStr;
 
 /// An error from DPDK, carrying DPDK's own text for the error number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what}: {text} (error {code})")]
+#[error("{what}: {text} (error {code}){}", .hint.as_ref().map(|hint| format!("; {hint}")).unwrap_or_default())]
 pub struct DpdkError {
     /// What was being done, e.g. `rte_eth_dev_configure(port 0)`.
     pub what: String,
@@ -10,6 +10,8 @@ pub struct DpdkError {
     pub code: i32,
     /// `rte_strerror(code)`.
     pub text: String,
+    /// What the user can do about it, where that is known.
+    pub hint: Option<String>,
 }
 
 impl DpdkError {
@@ -24,7 +26,14 @@ impl DpdkError {
             what: what.into(),
             code,
             text,
+            hint: None,
         }
+    }
+
+    /// The same error, with advice a user can act on.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// Builds an error from the calling thread's `rte_errno`.

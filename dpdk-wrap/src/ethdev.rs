@@ -100,13 +100,14 @@ impl EthPort {
             let cargs = c_string("device arguments", args)?;
             // SAFETY: valid C strings; EAL is initialised.
             let rc = unsafe { dpdk_sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
-            check(|| format!("rte_vdev_init({device})"), rc)?;
+            check(|| format!("rte_vdev_init({device})"), rc).map_err(|e| with_device_hint(e, name, None))?;
             Some(cname.clone())
         } else {
             let cdev = c_string("device", device)?;
             // SAFETY: valid C string; EAL is initialised.
             let rc = unsafe { dpdk_sys::rte_dev_probe(cdev.as_ptr()) };
-            check(|| format!("rte_dev_probe({device})"), rc)?;
+            check(|| format!("rte_dev_probe({device})"), rc)
+                .map_err(|e| with_device_hint(e, name, Some(PROBE_HINT)))?;
             None
         };
         let mut id = 0u16;
@@ -120,6 +121,15 @@ impl EthPort {
             return Err(DpdkError::new(format!("{device} is not an Ethernet device"), rc));
         }
         Ok(EthPort::new(eal, id, name, vdev, Vec::new()))
+    }
+
+    /// Ethernet devices this process has, out of the build's `RTE_MAX_ETHPORTS`.
+    pub fn count() -> (u16, u32) {
+        // SAFETY: reads the ethdev table's count; no argument.
+        (
+            unsafe { dpdk_sys::rte_eth_dev_count_total() },
+            dpdk_sys::RTE_MAX_ETHPORTS,
+        )
     }
 
     /// A port whose receive queues read `rx` rings and whose transmit queues write `tx` rings
@@ -354,6 +364,35 @@ impl EthPort {
                 (name.to_string_lossy().into_owned(), v.value)
             })
             .collect())
+    }
+}
+
+/// What to check when a (PCI) device cannot be probed.
+const PROBE_HINT: &str = "a PCI device must be bound to vfio-pci first (dpdk-devbind.py --status \
+                          shows it), and the EAL arguments must not say --no-pci";
+
+/// Advice for a device DPDK refused: the most common causes in the user's words, else
+/// `otherwise`.
+fn with_device_hint(error: DpdkError, name: &str, otherwise: Option<&str>) -> DpdkError {
+    let (used, max) = EthPort::count();
+    if u32::from(used) >= max {
+        return error.with_hint(format!(
+            "all {max} Ethernet device slots of this DPDK build (RTE_MAX_ETHPORTS) are taken: \
+             give slaves a ring (or vhost) backing, which takes none"
+        ));
+    }
+    match error.code {
+        // rte_vdev_init gives -1 when no driver takes the name, or the driver's own code.
+        1 | 19 if otherwise.is_none() => error.with_hint(format!(
+            "no DPDK driver took \"{name}\": a vdev is named after its driver plus a number \
+             (net_tap0, net_pcap0, net_null0) and takes only that driver's arguments (the EAL's \
+             log above may say which)"
+        )),
+        17 => error.with_hint(format!("a device named \"{name}\" exists already")),
+        _ => match otherwise {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        },
     }
 }
 

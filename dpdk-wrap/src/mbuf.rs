@@ -102,6 +102,44 @@ impl Mbuf {
         Ok(())
     }
 
+    /// Appends `tail`'s segments to this packet (`rte_pktmbuf_chain`), as a driver receiving a
+    /// frame longer than one buffer does; hands `tail` back if the chain would be too long or
+    /// this packet is shared.
+    pub fn chain(&mut self, tail: Mbuf) -> Result<(), Mbuf> {
+        if !self.exclusive() {
+            return Err(tail);
+        }
+        // SAFETY: both are valid mbufs we own; on success the head owns the tail's segments.
+        let rc = unsafe { dpdk_sys::rte_pktmbuf_chain(self.0.as_ptr(), tail.0.as_ptr()) };
+        if rc != 0 {
+            return Err(tail);
+        }
+        std::mem::forget(tail);
+        Ok(())
+    }
+
+    /// The number of segments (1 unless chained).
+    pub fn segments(&self) -> u16 {
+        // SAFETY: reads one field of a valid mbuf.
+        unsafe { (*self.0.as_ptr()).nb_segs }
+    }
+
+    /// Every byte of the packet, all segments, copied out (for control paths and tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.pkt_len() as usize);
+        let mut segment = self.0.as_ptr();
+        while !segment.is_null() {
+            // SAFETY: every segment of a valid chain is a valid mbuf; its data_len bytes at
+            // buf_addr + data_off are initialised and live while we hold the head.
+            unsafe {
+                let start = ((*segment).buf_addr as *const u8).add((*segment).data_off as usize);
+                bytes.extend_from_slice(std::slice::from_raw_parts(start, (*segment).data_len as usize));
+                segment = (*segment).next;
+            }
+        }
+        bytes
+    }
+
     /// `n` owners of this buffer for zero-copy fan-out, with one refcount update. The bytes
     /// become read-only (`data_mut` returns `None`) until all but one owner are gone.
     /// `n == 0` frees the packet.

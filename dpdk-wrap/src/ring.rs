@@ -68,6 +68,12 @@ impl Ring {
         self.0.dequeue(batch)
     }
 
+    /// The most packets the ring holds.
+    pub fn capacity(&self) -> u32 {
+        // SAFETY: a valid ring.
+        unsafe { dpdk_sys::rte_ring_get_capacity(self.as_ptr()) }
+    }
+
     /// Packets waiting in the ring.
     pub fn count(&self) -> u32 {
         // SAFETY: a valid ring.

@@ -1,15 +1,20 @@
-//! Any bytes through `classify`, then through both L2 dispatch directions under every port flag:
-//! no panic, and the invariants below hold.
+//! Any bytes through `classify` (whole, and as a chain whose first segment is a prefix), then
+//! through both L2 dispatch directions under every port flag, one slave down: no panic, and the
+//! invariants below hold.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use switch::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
-use switch::dispatch::{Dispatch, DropReason, Flood, McFilter, PortFlags, Verdict};
-use switch::table::{AddressTable, SlaveId};
+use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
+use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
+use switch_core::state::SlaveStates;
+use switch_core::table::{AddressTable, SlaveId};
+use switch_core::PortFlags;
 
 const SLAVES: SlaveId = 4;
+/// Owns 10.0.0.4, but is down: as if it owned nothing.
+const DOWN: SlaveId = 3;
 const MASTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 
 /// One switch per port flag, sharing a table the fuzzer can hit easily (all-zero addresses
@@ -25,7 +30,8 @@ fn dispatches() -> &'static [Dispatch; 3] {
                 (Key::V4(0x0a00_0001), 1),           // 10.0.0.1
                 (Key::V6(0), 2),                     // ::
                 (Key::V6(0x2001_0db8 << 96 | 1), 3), // 2001:db8::1
-                (Key::V4(0x0a00_0002), 3),           // 10.0.0.2
+                (Key::V4(0x0a00_0002), 2),           // 10.0.0.2
+                (Key::V4(0x0a00_0004), DOWN),        // 10.0.0.4
             ]),
             filters: (0..SLAVES)
                 .map(|s| McFilter {
@@ -33,8 +39,18 @@ fn dispatches() -> &'static [Dispatch; 3] {
                     allmulti: s == 1,
                 })
                 .collect(),
+            states: {
+                let states = SlaveStates::new(usize::from(SLAVES), true);
+                states.set(DOWN, false);
+                states
+            },
         })
     })
+}
+
+/// The slave a key belongs to, as the dispatch must see it: nobody when its owner is down.
+fn owner(d: &Dispatch, key: Option<Key>) -> Option<SlaveId> {
+    key.and_then(|k| d.table.lookup(k)).filter(|&s| s != DOWN)
 }
 
 fn check_classification(data: &[u8], c: &Classified) {
@@ -66,7 +82,7 @@ fn check_classification(data: &[u8], c: &Classified) {
 
 fn check_verdict(d: &Dispatch, v: Verdict) {
     match v {
-        Verdict::Slave(s) => assert!(s < SLAVES, "slave {s} out of range"),
+        Verdict::Slave(s) => assert!(s < SLAVES && s != DOWN, "slave {s} out of range or down"),
         Verdict::Flood(Flood { except: Some(s), .. }) => assert!(s < SLAVES, "except {s} out of range"),
         Verdict::Drop(DropReason::Private) => assert_eq!(d.flags, PortFlags::Private),
         _ => {}
@@ -82,7 +98,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         Verdict::Slave(owner) => {
             assert_eq!(d.flags, PortFlags::Bridge);
             assert!(local && !c.tagged);
-            assert_eq!(c.dst_key.and_then(|k| d.table.lookup(k)), Some(owner));
+            assert_eq!(self::owner(d, c.dst_key), Some(owner));
         }
         Verdict::Host(_) | Verdict::Drop(DropReason::Private) => assert!(local),
         Verdict::Flood(Flood {
@@ -108,7 +124,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
 fn check_from_phy(d: &Dispatch, c: &Classified) {
     let v = d.from_phy(Some(c));
     check_verdict(d, v);
-    let owner = c.dst_key.and_then(|k| d.table.lookup(k));
+    let owner = owner(d, c.dst_key);
     match v {
         Verdict::Slave(s) => {
             assert!(!c.is_multicast());
@@ -132,19 +148,49 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
         }) => {
             assert!(c.is_multicast());
             assert_eq!((except, to_phy, to_host), (None, false, true));
-            let reflected = c.src == MASTER_MAC && c.src_key.and_then(|k| d.table.lookup(k)).is_some();
-            assert_eq!(to_slaves, !reflected);
+            let reflected = c.src == MASTER_MAC && self::owner(d, c.src_key).is_some();
+            assert_eq!(to_slaves, !reflected && c.ethertype != 0x8808);
             for slave in 0..SLAVES {
-                let _ = d.takes_multicast(slave, &c.dst);
+                let takes = d.takes_multicast(slave, &c.dst);
+                assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
         }
         Verdict::Phy | Verdict::Drop(_) => panic!("from_phy gave {v:?}"),
     }
 }
 
+/// The same frame as a chain whose first segment holds only `head` bytes: the same
+/// classification, except that a key whose header is not all in the first segment is lost.
+fn check_chained(data: &[u8], whole: &Classified, head: usize) {
+    let Some(c) = classify(&data[..head], data.len()) else {
+        panic!("a first segment of {head} >= 14 bytes did not classify");
+    };
+    assert_eq!(
+        (c.dst, c.src, c.dst_kind, c.tagged),
+        (whole.dst, whole.src, whole.dst_kind, whole.tagged)
+    );
+    // A tag cut by the segment's end hides the inner ethertype.
+    if head >= ETH_HLEN + 4 {
+        assert_eq!(c.ethertype, whole.ethertype);
+    }
+    assert!(
+        c.dst_key.is_none() || c.dst_key == whole.dst_key,
+        "{c:?} vs {whole:?}"
+    );
+    assert!(
+        c.src_key.is_none() || c.src_key == whole.src_key,
+        "{c:?} vs {whole:?}"
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
-    let classified = classify(data);
+    let classified = classify(data, data.len());
     assert_eq!(classified.is_none(), data.len() < ETH_HLEN);
+    if let Some(c) = &classified {
+        // The first byte picks where the first segment ends.
+        let head = ETH_HLEN + usize::from(data[0]) % (data.len() - ETH_HLEN + 1);
+        check_chained(data, c, head);
+    }
     for d in dispatches() {
         if let Some(c) = &classified {
             check_classification(data, c);

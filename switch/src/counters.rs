@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use crate::dispatch::DropReason;
+use switch_core::dispatch::DropReason;
 
 /// A counter with a single writer: `add` is a load and a store, not a locked add.
 #[derive(Default)]

@@ -1,16 +1,17 @@
 //! The run-to-completion loop of one forwarding lcore: poll its rx queues in bursts, classify,
-//! dispatch, batch per destination port, send each batch with one tx burst.
-//! No allocation, lock, syscall or formatting per packet.
+//! dispatch, batch per destination port, and send every batch the burst filled before polling
+//! the next queue. No allocation, lock, syscall or formatting per packet.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{rdtsc, Mbuf, MbufBatch, RxQueue, TxQueue, BURST};
+use dpdk_wrap::{Mbuf, MbufBatch};
+use switch_core::classify::classify;
+use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
+use switch_core::table::SlaveId;
 
-use crate::classify::classify;
 use crate::counters::{LcoreCounters, PortCounters};
-use crate::dispatch::{Dispatch, DropReason, Flood, Verdict};
-use crate::table::SlaveId;
+use crate::port::{Rx, Tx};
 
 /// Index of a port in the switch: the phy, then the host port if any, then the slaves.
 pub type PortIndex = usize;
@@ -26,37 +27,79 @@ pub enum Role {
 
 /// An rx queue this lcore polls.
 pub struct Poll {
-    pub port: PortIndex,
-    pub role: Role,
-    pub rx: RxQueue,
+    port: PortIndex,
+    role: Role,
+    rx: Rx,
+    /// Polls in a row that brought nothing.
+    empty_polls: u32,
+}
+
+impl Poll {
+    pub fn new(port: PortIndex, role: Role, rx: Rx) -> Poll {
+        Poll {
+            port,
+            role,
+            rx,
+            empty_polls: 0,
+        }
+    }
 }
 
 /// How far ahead of the packet being classified its successor's header is prefetched.
 const PREFETCH_AHEAD: usize = 2;
+/// Empty polls in a row after which a queue counts as idle.
+const EMPTY_POLLS_TO_IDLE: u32 = 64;
+/// Idle queues polled per round, in turn. With a thousand idle slaves, polling each every
+/// round would cost more than the traffic; in turn, an idle queue waits a few hundred rounds
+/// (well under a millisecond under load, far less when idle) and is busy again from its
+/// first frame.
+const IDLE_POLLS_PER_ROUND: usize = 2;
 
 /// The state one forwarding lcore owns: never shared.
 pub struct Worker {
-    pub polls: Vec<Poll>,
-    pub out: Outputs,
-    pub dispatch: Arc<Dispatch>,
-    /// TSC ticks a partly filled tx batch may wait under load (see `run`).
-    pub drain_ticks: u64,
+    /// Busy queues first (`..busy`), polled every round; the idle ones after them.
+    polls: Vec<Poll>,
+    busy: usize,
+    /// Which idle queue is polled next.
+    next_idle: usize,
+    out: Outputs,
+    dispatch: Arc<Dispatch>,
 }
 
-/// Frames waiting for one destination port, and their bytes.
-#[derive(Default)]
-struct Pending {
+/// Frames waiting for one destination port: this lcore's tx queue on it, the batch, what the
+/// port takes.
+struct Dest {
+    tx: Tx,
     batch: MbufBatch,
     bytes: u64,
+    /// Longest frame the port takes (MTU + Ethernet header + one VLAN tag).
+    max_frame: u32,
+}
+
+impl Dest {
+    /// Sends the batch with one tx burst; what the port refuses is freed and counted.
+    #[inline]
+    fn send(&mut self, c: &PortCounters) {
+        let offered = self.batch.len() as u64;
+        let sent = self.tx.send(&mut self.batch) as u64;
+        c.tx_packets.add(sent);
+        if sent < offered {
+            let refused: u64 = self.batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
+            self.bytes -= refused;
+            c.drop(DropReason::TxFull, offered - sent);
+            self.batch.free_all();
+        }
+        c.tx_bytes.add(self.bytes);
+        self.bytes = 0;
+    }
 }
 
 /// The transmit side of one lcore, indexed by PortIndex.
 pub struct Outputs {
-    /// This lcore's own tx queue on every port.
-    tx: Vec<TxQueue>,
-    pending: Vec<Pending>,
-    /// Longest frame each port takes (MTU + Ethernet header + one VLAN tag).
-    max_frame: Vec<u32>,
+    dests: Vec<Dest>,
+    /// Ports with frames waiting, each once: a flush touches only them, however many ports
+    /// the switch has.
+    dirty: Vec<PortIndex>,
     host: Option<PortIndex>,
     first_slave: PortIndex,
     /// Frames dropped in this burst, freed together.
@@ -64,16 +107,21 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    pub fn new(
-        tx: Vec<TxQueue>,
-        max_frame: Vec<u32>,
-        host: Option<PortIndex>,
-        first_slave: PortIndex,
-    ) -> Outputs {
+    /// `tx[port]` is this lcore's queue on each port, `max_frame[port]` the longest frame it takes.
+    pub fn new(tx: Vec<Tx>, max_frame: Vec<u32>, host: Option<PortIndex>, first_slave: PortIndex) -> Outputs {
+        let dests: Vec<Dest> = tx
+            .into_iter()
+            .zip(max_frame)
+            .map(|(tx, max_frame)| Dest {
+                tx,
+                batch: MbufBatch::new(),
+                bytes: 0,
+                max_frame,
+            })
+            .collect();
         Outputs {
-            pending: tx.iter().map(|_| Pending::default()).collect(),
-            tx,
-            max_frame,
+            dirty: Vec::with_capacity(dests.len()),
+            dests,
             host,
             first_slave,
             trash: MbufBatch::new(),
@@ -92,21 +140,22 @@ impl Outputs {
     #[inline(always)]
     fn deliver(&mut self, to: PortIndex, m: Mbuf, multicast: bool, counters: &LcoreCounters) {
         let c = &counters.ports[to];
-        if m.pkt_len() > self.max_frame[to] {
+        let dest = &mut self.dests[to];
+        if m.pkt_len() > dest.max_frame {
             c.drop(DropReason::Mtu, 1);
             return self.discard(m);
         }
         if multicast {
             c.multicast.add(1);
         }
-        let pending = &mut self.pending[to];
-        pending.bytes += u64::from(m.pkt_len());
-        // A full batch is sent at once, so there is always room for this one.
-        if pending.batch.push(m).is_err() {
-            unreachable!("a full tx batch was not sent");
+        if dest.batch.is_empty() {
+            self.dirty.push(to);
         }
-        if pending.batch.is_full() {
-            self.send(to, counters);
+        dest.bytes += u64::from(m.pkt_len());
+        // Batches are flushed after every received burst, and a burst gives a port at most one
+        // copy of each of its frames: a batch holds a burst, so there is always room.
+        if dest.batch.push(m).is_err() {
+            unreachable!("more than a burst of frames for one port between flushes");
         }
     }
 
@@ -153,32 +202,13 @@ impl Outputs {
         }
     }
 
-    /// Sends port `to`'s pending batch with one tx burst; what the port refuses is freed and
-    /// counted.
+    /// Sends every batch with frames waiting, one tx burst each.
     #[inline]
-    fn send(&mut self, to: PortIndex, counters: &LcoreCounters) {
-        let Pending { batch, bytes } = &mut self.pending[to];
-        let offered = batch.len() as u64;
-        let sent = self.tx[to].send(batch) as u64;
-        let c = &counters.ports[to];
-        c.tx_packets.add(sent);
-        if sent < offered {
-            let refused: u64 = batch.as_slice().iter().map(|m| u64::from(m.pkt_len())).sum();
-            *bytes -= refused;
-            c.drop(DropReason::TxFull, offered - sent);
-            batch.free_all();
-        }
-        c.tx_bytes.add(*bytes);
-        *bytes = 0;
-    }
-
-    /// Sends every partly filled batch.
     fn flush(&mut self, counters: &LcoreCounters) {
-        for to in 0..self.pending.len() {
-            if !self.pending[to].batch.is_empty() {
-                self.send(to, counters);
-            }
+        for &to in &self.dirty {
+            self.dests[to].send(&counters.ports[to]);
         }
+        self.dirty.clear();
     }
 
     /// Dispatches one received burst from `from`; full tx batches go out at once.
@@ -200,7 +230,7 @@ impl Outputs {
                 next.prefetch_data();
             }
             bytes += u64::from(m.pkt_len());
-            let class = classify(m.data());
+            let class = classify(m.data(), m.pkt_len() as usize);
             let verdict = match role {
                 Role::Phy => dispatch.from_phy(class.as_ref()),
                 Role::Slave(s) => dispatch.from_slave(s, class.as_ref()),
@@ -228,29 +258,68 @@ impl Outputs {
 }
 
 impl Worker {
-    /// Polls until `stop` is set. Frames for one port gather across bursts (as l3fwd's tx
-    /// buffers): a batch goes out when full, and every batch goes out when a round of polls
-    /// brought less than a burst (the load is light: nothing to gain by waiting) or after
-    /// `drain_ticks` under load.
+    /// Every queue starts busy.
+    pub fn new(polls: Vec<Poll>, out: Outputs, dispatch: Arc<Dispatch>) -> Worker {
+        Worker {
+            busy: polls.len(),
+            polls,
+            next_idle: 0,
+            out,
+            dispatch,
+        }
+    }
+
+    /// Polls until `stop` is set. Each round polls every busy queue and a few idle ones in
+    /// turn. What a burst brought is sent before the next poll, as OVS's PMD does at the end of
+    /// each rx batch: frames never wait across bursts, so they are still in the cache when
+    /// sent, however many destinations the switch has.
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
-        let mut last_drain = rdtsc();
         while !stop.load(Ordering::Relaxed) {
-            let mut received = 0;
-            for poll in &mut self.polls {
-                let n = poll.rx.recv(&mut batch);
-                if n > 0 {
-                    received += n;
-                    self.out
-                        .handle_burst(&self.dispatch, poll.port, poll.role, &mut batch, counters);
+            let mut i = 0;
+            while i < self.busy {
+                if !self.poll(i, &mut batch, counters) && self.polls[i].empty_polls >= EMPTY_POLLS_TO_IDLE {
+                    // Idle now: swap it behind the busy ones; the one swapped in is polled next.
+                    self.busy -= 1;
+                    self.polls.swap(i, self.busy);
+                } else {
+                    i += 1;
                 }
             }
-            let now = rdtsc();
-            if received < BURST || now - last_drain > self.drain_ticks {
-                self.out.flush(counters);
-                last_drain = now;
+            let idle = self.polls.len() - self.busy;
+            for _ in 0..IDLE_POLLS_PER_ROUND.min(idle) {
+                let j = self.busy + self.next_idle % (self.polls.len() - self.busy);
+                if self.poll(j, &mut batch, counters) {
+                    self.polls.swap(j, self.busy);
+                    self.busy += 1;
+                } else {
+                    self.next_idle = self.next_idle.wrapping_add(1);
+                }
+                if self.busy == self.polls.len() {
+                    break;
+                }
             }
         }
+    }
+
+    /// Polls queue `i` once and forwards what it brought; false if nothing came. A down
+    /// slave is not polled (its frames wait in its queue).
+    #[inline]
+    fn poll(&mut self, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> bool {
+        let poll = &mut self.polls[i];
+        let down = matches!(poll.role, Role::Slave(s) if !self.dispatch.states.is_up(s));
+        if down || poll.rx.recv(batch) == 0 {
+            poll.empty_polls = if down {
+                EMPTY_POLLS_TO_IDLE
+            } else {
+                poll.empty_polls.saturating_add(1)
+            };
+            return false;
+        }
+        poll.empty_polls = 0;
+        self.out
+            .handle_burst(&self.dispatch, poll.port, poll.role, batch, counters);
         self.out.flush(counters);
+        true
     }
 }

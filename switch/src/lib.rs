@@ -1,14 +1,12 @@
-//! The ipvlan data plane.
-//!
-//! `classify`, `table` and `dispatch` are pure (bytes in, decision out) and are unit-tested and
-//! fuzzed without DPDK; `datapath` is the per-lcore poll loop; `runtime` wires ports and lcores
-//! from a configuration.
+//! The ipvlan data plane on DPDK, over the pure core (`switch_core`: classify, tables,
+//! dispatch): `port` is the one I/O interface of every port, `datapath` the per-lcore poll
+//! loop, `counters` its per-lcore counters, `runtime` the wiring of ports and lcores from a
+//! configuration.
 
-pub mod classify;
 pub mod counters;
 pub mod datapath;
-pub mod dispatch;
+pub mod port;
 pub mod runtime;
-pub mod table;
 
 pub use runtime::{format_mac, Switch, SwitchError};
+pub use switch_core as core;

@@ -1,26 +1,37 @@
-//! Brings the switch up from a configuration: opens and starts the ports, builds the tables,
-//! spreads rx queues over the forwarding lcores, launches them; stops them and reads counters.
+//! Brings the switch up from a configuration: sizes the pool, opens the ports, builds the
+//! tables, spreads rx queues over the forwarding lcores, launches them; brings slaves up and
+//! down; stops the lcores and reads counters.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use conf::{Backing, Config, Mode, PortConf};
-use dpdk_wrap::{DpdkError, Eal, EthPort, LcoreJob, Mempool, PortSetup, Ring, RxQueue, TxQueue};
+use dpdk_wrap::{DpdkError, Eal, EthPort, LcoreJob, Mempool, PortSetup, Ring, BURST};
+use switch_core::classify::Key;
+use switch_core::dispatch::{Dispatch, DropReason, McFilter};
+use switch_core::state::SlaveStates;
+use switch_core::table::{AddressTable, SlaveId};
 
-use crate::classify::Key;
 use crate::counters::{LcoreCounters, PortTotals};
 use crate::datapath::{Outputs, Poll, PortIndex, Role, Worker, PHY};
-use crate::dispatch::{Dispatch, DropReason, McFilter};
-use crate::table::{AddressTable, SlaveId};
+use crate::port::{Rx, Tx};
 
-/// Entries of a ring backing a port.
+/// Entries of each ring of a ring-backed port.
 const RING_SIZE: u32 = 1024;
+/// Descriptors of every ethdev rx and tx queue.
+const DESCRIPTORS: u16 = 1024;
 /// Frame overhead above the MTU: Ethernet header and one VLAN tag (as the kernel's +18).
 const FRAME_OVERHEAD: u32 = 18;
+/// The MTU of a port that has none of its own (a ring) and is given none.
+const DEFAULT_MTU: u16 = 1500;
+/// Mbufs a pool keeps per lcore at most (DPDK's default for a pktmbuf pool).
+const MAX_POOL_CACHE: u32 = 256;
+/// Mbufs all ring ports together may hold beyond their two bursts each: rings whose peers
+/// fall behind share this; past it the pool runs dry and receiving ports count `pool_empty`.
+const SLOW_RING_SHARE: u32 = 16384;
 const ENOTSUP: i32 = 95;
-/// Longest a partly filled tx batch waits under load (l3fwd's BURST_TX_DRAIN_US).
-const TX_DRAIN_US: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
@@ -33,21 +44,42 @@ pub enum SwitchError {
     Config(String),
 }
 
+/// What a port of the running switch is made of.
+enum Backend {
+    Eth(EthPort),
+    /// (into the switch, out of the switch): plain rings, not an ethdev.
+    Ring(Ring, Ring),
+}
+
 /// A port of the running switch.
 struct SwitchPort {
     name: String,
-    port: EthPort,
-    /// For a ring-backed port: (into the switch, out of the switch).
-    rings: Option<(Ring, Ring)>,
+    backend: Backend,
+}
+
+/// What the configuration asks of one port: its name, configuration and rx queues.
+struct PortSpec<'a> {
+    name: &'a str,
+    conf: &'a PortConf,
+    rx_queues: u16,
+}
+
+impl PortSpec<'_> {
+    /// Tx queues: one per forwarding lcore; some drivers (tap) pair every rx queue with a tx
+    /// queue, so never fewer than rx queues (the extras stay unused).
+    fn tx_queues(&self, lcores: u16) -> u16 {
+        lcores.max(self.rx_queues)
+    }
 }
 
 /// The running switch. `stop` (or Drop) stops the lcores, then the ports close.
 pub struct Switch {
     ports: Vec<SwitchPort>,
+    first_slave: PortIndex,
     jobs: Vec<LcoreJob>,
     stop: Arc<AtomicBool>,
     counters: Arc<Vec<LcoreCounters>>,
-    master_mac: [u8; 6],
+    dispatch: Arc<Dispatch>,
     // Dropped last: the ports' queues and the lcores' batches hold its mbufs.
     pool: Mempool,
 }
@@ -61,66 +93,68 @@ impl Switch {
                 config.mode
             )));
         }
-        let workers = eal.worker_lcores();
-        for lcore in &config.lcores {
-            if !workers.contains(lcore) {
-                return Err(SwitchError::Config(format!(
-                    "lcore {lcore} is not an enabled worker lcore: enabled are {workers:?} (the EAL -l list minus the main lcore)"
-                )));
-            }
-        }
-        let lcores = config.lcores.len() as u16;
+        let lcore_ids = forwarding_lcores(eal, config)?;
+        let lcores = lcore_ids.len() as u16;
 
-        // (name, conf, rx queues) of every port, in PortIndex order: phy, host, slaves.
-        let mut specs: Vec<(&str, &PortConf, u16)> = vec![("phy", &config.phy, config.phy.queues)];
+        // Every port, in PortIndex order: phy, host, slaves.
+        let mut specs = vec![PortSpec {
+            name: "phy",
+            conf: &config.phy,
+            rx_queues: config.phy.queues,
+        }];
         if let Some(host) = &config.host {
-            specs.push(("host", host, 1));
+            specs.push(PortSpec {
+                name: "host",
+                conf: host,
+                rx_queues: 1,
+            });
         }
         let first_slave = specs.len();
-        specs.extend(config.slaves.iter().map(|s| (s.name.as_str(), &s.port, 1)));
+        specs.extend(config.slaves.iter().map(|s| PortSpec {
+            name: &s.name,
+            conf: &s.port,
+            rx_queues: 1,
+        }));
 
-        // Enough mbufs for every rx and tx descriptor and ring slot, plus per-lcore caches.
-        let per_port = |rx_queues: u16| 1024 * u32::from(rx_queues + lcores) + RING_SIZE * 2;
-        let descriptors: u32 = specs.iter().map(|(_, _, queues)| per_port(*queues)).sum();
-        let pool_size = (descriptors + 4096).next_power_of_two() - 1;
-        let pool = Mempool::new(eal, "ipvsw_pool", pool_size, 256)?;
+        let mbufs = config.pool_mbufs.unwrap_or_else(|| in_flight(&specs, lcores));
+        let cache = (mbufs / (8 * (u32::from(lcores) + 1))).min(MAX_POOL_CACHE);
+        let pool = Mempool::new(eal, "ipvsw_pool", mbufs, cache).map_err(|e| {
+            let hint = format!(
+                "the pool of {mbufs} mbufs needs about {} MiB of hugepage memory: reserve more 2 MB pages \
+                 (/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages), or set [pool] mbufs lower",
+                (u64::from(mbufs) * 2432) >> 20
+            );
+            SwitchError::Dpdk(e.with_hint(hint))
+        })?;
 
         let mut ports = Vec::new();
-        let mut rx_queues: Vec<(PortIndex, Vec<RxQueue>)> = Vec::new();
-        let mut tx_queues: Vec<Vec<TxQueue>> = Vec::new();
-        for (index, (name, pc, queues)) in specs.iter().enumerate() {
-            let port_error = |source| SwitchError::Port {
-                at: pc.at.clone(),
-                source,
-            };
-            let (port, rings) = open_port(eal, pc, lcores).map_err(port_error)?;
-            let setup = PortSetup {
-                rx_queues: *queues,
-                // Some drivers (tap) pair every rx queue with a tx queue: extras stay unused.
-                tx_queues: lcores.max(*queues),
-                allmulticast: index == PHY,
-                mtu: pc.mtu,
-                ..PortSetup::default()
-            };
-            let (rx, tx) = port.start(&setup, &pool).map_err(port_error)?;
-            log_port(name, &port);
+        // Per port: its rx queues, and one tx queue per lcore.
+        let mut rx_queues: Vec<(PortIndex, Vec<Rx>)> = Vec::new();
+        let mut tx_queues: Vec<Vec<Tx>> = Vec::new();
+        for (index, spec) in specs.iter().enumerate() {
+            let (backend, rx, tx) =
+                open_port(eal, spec, index == PHY, lcores, &pool).map_err(|source| SwitchError::Port {
+                    at: spec.conf.at.clone(),
+                    source,
+                })?;
+            log_port(spec.name, &backend);
             rx_queues.push((index, rx));
             tx_queues.push(tx);
             ports.push(SwitchPort {
-                name: name.to_string(),
-                port,
-                rings,
+                name: spec.name.to_string(),
+                backend,
             });
         }
-        let master_mac = master_mac(&ports[PHY].port, &config.phy)?;
+        let master_mac = master_mac(&ports[PHY].backend, &config.phy)?;
         // A slave's MTU is the phy's unless set (as the kernel's).
-        let phy_mtu = match config.phy.mtu {
-            Some(mtu) => mtu,
-            None => ports[PHY].port.mtu()?,
+        let phy_mtu = match (&ports[PHY].backend, config.phy.mtu) {
+            (_, Some(mtu)) => mtu,
+            (Backend::Eth(port), None) => port.mtu()?,
+            (Backend::Ring(..), None) => DEFAULT_MTU,
         };
         let max_frame: Vec<u32> = specs
             .iter()
-            .map(|(_, pc, _)| u32::from(pc.mtu.unwrap_or(phy_mtu)) + FRAME_OVERHEAD)
+            .map(|spec| u32::from(spec.conf.mtu.unwrap_or(phy_mtu)) + FRAME_OVERHEAD)
             .collect();
 
         let dispatch = Arc::new(Dispatch {
@@ -129,8 +163,8 @@ impl Switch {
             table: AddressTable::new(config.slaves.iter().enumerate().flat_map(|(i, s)| {
                 s.addresses.iter().map(move |(addr, _prefix)| {
                     let key = match addr {
-                        std::net::IpAddr::V4(a) => Key::V4(u32::from(*a)),
-                        std::net::IpAddr::V6(a) => Key::V6(u128::from(*a)),
+                        IpAddr::V4(a) => Key::V4(u32::from(*a)),
+                        IpAddr::V6(a) => Key::V6(u128::from(*a)),
                     };
                     (key, i as SlaveId)
                 })
@@ -143,6 +177,8 @@ impl Switch {
                     allmulti: s.allmulti,
                 })
                 .collect(),
+            // Ring and device slaves are up from the start.
+            states: SlaveStates::new(config.slaves.len(), true),
         });
 
         // Every rx queue goes to one lcore, round robin; each lcore gets its own tx queue on every port.
@@ -155,15 +191,11 @@ impl Switch {
                 i => Role::Slave((i - first_slave) as SlaveId),
             };
             for rx in queues {
-                polls[next % usize::from(lcores)].push(Poll {
-                    port: index,
-                    role,
-                    rx,
-                });
+                polls[next % usize::from(lcores)].push(Poll::new(index, role, rx));
                 next += 1;
             }
         }
-        let mut tx_by_lcore: Vec<Vec<TxQueue>> = (0..lcores).map(|_| Vec::new()).collect();
+        let mut tx_by_lcore: Vec<Vec<Tx>> = (0..lcores).map(|_| Vec::new()).collect();
         for port_queues in tx_queues {
             for (lcore, tx) in port_queues.into_iter().take(usize::from(lcores)).enumerate() {
                 tx_by_lcore[lcore].push(tx);
@@ -175,14 +207,10 @@ impl Switch {
         let stop = Arc::new(AtomicBool::new(false));
         let host = config.host.as_ref().map(|_| PHY + 1);
         let mut jobs = Vec::new();
-        let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&config.lcores).enumerate();
+        let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
         for (i, ((polls, tx), lcore)) in lcore_work {
-            let worker = Worker {
-                polls,
-                out: Outputs::new(tx, max_frame.clone(), host, first_slave),
-                dispatch: dispatch.clone(),
-                drain_ticks: eal.tsc_hz() * TX_DRAIN_US / 1_000_000,
-            };
+            let out = Outputs::new(tx, max_frame.clone(), host, first_slave);
+            let worker = Worker::new(polls, out, dispatch.clone());
             let (counters, stop_flag) = (counters.clone(), stop.clone());
             match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
                 Ok(job) => jobs.push(job),
@@ -195,23 +223,26 @@ impl Switch {
         }
         tracing::info!(
             ports = ports.len(),
-            lcores = lcores,
+            slaves = config.slaves.len(),
+            lcores = ?lcore_ids,
+            mbufs,
             mac = %format_mac(&master_mac),
             "switch started"
         );
         Ok(Switch {
             ports,
+            first_slave,
             jobs,
             stop,
             counters,
-            master_mac,
+            dispatch,
             pool,
         })
     }
 
     /// The MAC address every slave shares: the phy's.
     pub fn master_mac(&self) -> [u8; 6] {
-        self.master_mac
+        self.dispatch.master_mac
     }
 
     /// The rings of a ring-backed port: (into the switch, out of the switch).
@@ -219,12 +250,29 @@ impl Switch {
         self.ports
             .iter()
             .find(|p| p.name == port)
-            .and_then(|p| p.rings.as_ref().map(|(i, o)| (i, o)))
+            .and_then(|p| match &p.backend {
+                Backend::Ring(into, out) => Some((into, out)),
+                Backend::Eth(_) => None,
+            })
     }
 
     /// The switch's packet pool (its in-use count shows leaks once traffic stops).
     pub fn pool(&self) -> &Mempool {
         &self.pool
+    }
+
+    /// Brings a slave up or down; returns its previous state. A down slave's addresses are
+    /// unknown destinations, it takes no multicast, and its queue is not polled.
+    pub fn set_up(&self, slave: &str, up: bool) -> Result<bool, SwitchError> {
+        let index = self.ports[self.first_slave..]
+            .iter()
+            .position(|p| p.name == slave)
+            .ok_or_else(|| SwitchError::Config(format!("no slave is called \"{slave}\"")))?;
+        let was = self.dispatch.states.set(index as SlaveId, up).unwrap_or(up);
+        if was != up {
+            tracing::info!(slave, up, "slave state changed");
+        }
+        Ok(was)
     }
 
     /// Every port's counters, summed over lcores, with the drivers' own drop counters.
@@ -234,9 +282,11 @@ impl Switch {
             .enumerate()
             .map(|(i, p)| {
                 let mut totals = PortTotals::sum(self.counters.iter().map(|c| &c.ports[i]));
-                if let Ok(driver) = p.port.stats() {
-                    totals.add_drop(DropReason::PoolEmpty, driver.rx_no_mbuf);
-                    totals.add_drop(DropReason::RxMissed, driver.rx_missed);
+                if let Backend::Eth(port) = &p.backend {
+                    if let Ok(driver) = port.stats() {
+                        totals.add_drop(DropReason::PoolEmpty, driver.rx_no_mbuf);
+                        totals.add_drop(DropReason::RxMissed, driver.rx_missed);
+                    }
                 }
                 (p.name.clone(), totals)
             })
@@ -249,9 +299,7 @@ impl Switch {
         self.jobs.drain(..).try_for_each(LcoreJob::join)?;
         Ok(())
     }
-}
 
-impl Switch {
     /// Stops, closes every port, and reports how many mbufs are still out of the pool:
     /// anything but 0 is a leak.
     pub fn shutdown(mut self) -> Result<u32, SwitchError> {
@@ -267,41 +315,112 @@ impl Drop for Switch {
     }
 }
 
-/// Opens a port from its backing: a DPDK device string, or a ring pair named after `ring`
-/// (one tx queue per forwarding lcore, all writing the same multi-producer ring).
-fn open_port(eal: &Eal, pc: &PortConf, lcores: u16) -> Result<(EthPort, Option<(Ring, Ring)>), DpdkError> {
-    match &pc.backing {
-        Backing::Device(device) => Ok((EthPort::open(eal, device)?, None)),
+/// The configured lcores, each an enabled worker; by default every worker lcore.
+fn forwarding_lcores(eal: &Eal, config: &Config) -> Result<Vec<u32>, SwitchError> {
+    let workers = eal.worker_lcores();
+    let Some(lcores) = &config.lcores else {
+        if workers.is_empty() {
+            return Err(SwitchError::Config(
+                "the EAL arguments enable no worker lcore to forward on: give -l at least two lcores \
+                 (the first is the main lcore), e.g. -l 0,1"
+                    .into(),
+            ));
+        }
+        return Ok(workers);
+    };
+    match lcores.iter().find(|lcore| !workers.contains(lcore)) {
+        Some(lcore) => Err(SwitchError::Config(format!(
+            "lcore {lcore} is not an enabled worker lcore: enabled are {workers:?} (the EAL -l list minus the main lcore)"
+        ))),
+        None => Ok(lcores.clone()),
+    }
+}
+
+/// The mbufs the switch can hold at once: every ethdev descriptor (rx rings filled by the
+/// driver, tx rings until the driver frees), two bursts per ring port (its peer keeps up) plus
+/// a share for the rings whose peers fall behind, and per lcore its pool cache and batches.
+fn in_flight(specs: &[PortSpec], lcores: u16) -> u32 {
+    let (mut descriptors, mut rings) = (0u32, 0u32);
+    for spec in specs {
+        match spec.conf.backing {
+            Backing::Device(_) => {
+                descriptors += u32::from(DESCRIPTORS) * u32::from(spec.rx_queues + spec.tx_queues(lcores));
+            }
+            Backing::Ring(_) => rings += 1,
+        }
+    }
+    let batches = BURST as u32 * 3; // the burst received, the drop batch, one batch sent
+    let per_lcore = MAX_POOL_CACHE * 3 / 2 + batches;
+    let ring_mbufs = (rings * RING_SIZE).min(rings * 2 * BURST as u32 + SLOW_RING_SHARE);
+    descriptors + ring_mbufs + u32::from(lcores) * per_lcore
+}
+
+/// The queues of one port: (its backend, its rx queues, one tx queue per lcore).
+type OpenedPort = (Backend, Vec<Rx>, Vec<Tx>);
+
+/// Opens and starts a port from its backing: a DPDK device string, or a pair of plain rings
+/// `<ring>_in` / `<ring>_out`, multi-producer so that every lcore writes `_out`.
+fn open_port(
+    eal: &Eal,
+    spec: &PortSpec,
+    phy: bool,
+    lcores: u16,
+    pool: &Mempool,
+) -> Result<OpenedPort, DpdkError> {
+    match &spec.conf.backing {
+        Backing::Device(device) => {
+            let port = EthPort::open(eal, device)?;
+            let setup = PortSetup {
+                rx_queues: spec.rx_queues,
+                tx_queues: spec.tx_queues(lcores),
+                rx_descriptors: DESCRIPTORS,
+                tx_descriptors: DESCRIPTORS,
+                allmulticast: phy,
+                mtu: spec.conf.mtu,
+                ..PortSetup::default()
+            };
+            let (rx, tx) = port.start(&setup, pool)?;
+            let rx = rx.into_iter().map(Rx::Eth).collect();
+            let tx = tx.into_iter().map(Tx::Eth).collect();
+            Ok((Backend::Eth(port), rx, tx))
+        }
         Backing::Ring(name) => {
             let into = Ring::create(eal, &format!("{name}_in"), RING_SIZE)?;
             let out = Ring::create(eal, &format!("{name}_out"), RING_SIZE)?;
-            let port = EthPort::from_rings(
-                eal,
-                &format!("ring_{name}"),
-                &[&into],
-                &vec![&out; usize::from(lcores)],
-            )?;
-            Ok((port, Some((into, out))))
+            let rx = vec![Rx::Ring(into.clone())];
+            let tx = (0..lcores).map(|_| Tx::Ring(out.clone())).collect();
+            Ok((Backend::Ring(into, out), rx, tx))
         }
     }
 }
 
-/// The MAC every slave shares: the configured one, set on the phy where the device has a MAC
-/// (a ring has none: the switch then just uses it as its own), else the phy's own.
-fn master_mac(phy: &EthPort, pc: &PortConf) -> Result<[u8; 6], SwitchError> {
-    match pc.mac {
-        None => Ok(phy.mac()?),
-        Some(mac) => unless_unsupported(phy.set_mac(mac))
+/// The MAC every slave shares: the configured one, set on the phy where the device has a MAC,
+/// else the phy's own. A ring has none: it must be configured.
+fn master_mac(phy: &Backend, pc: &PortConf) -> Result<[u8; 6], SwitchError> {
+    let port_error = |source| SwitchError::Port {
+        at: pc.at.clone(),
+        source,
+    };
+    match (phy, pc.mac) {
+        (Backend::Eth(port), None) => Ok(port.mac()?),
+        (Backend::Eth(port), Some(mac)) => unless_unsupported(port.set_mac(mac))
             .map(|()| mac)
-            .map_err(|source| SwitchError::Port {
-                at: pc.at.clone(),
-                source,
-            }),
+            .map_err(port_error),
+        (Backend::Ring(..), Some(mac)) => Ok(mac),
+        (Backend::Ring(..), None) => Err(SwitchError::Config(format!(
+            "{}: a ring phy has no MAC of its own: give the one the slaves share as phy.mac",
+            pc.at
+        ))),
     }
 }
 
-/// Says what a port turned out to be: its driver and link.
-fn log_port(name: &str, port: &EthPort) {
+/// Says what a port turned out to be: its driver and link, or its rings.
+fn log_port(name: &str, backend: &Backend) {
+    let port = match backend {
+        Backend::Eth(port) => port,
+        // A switch may have a thousand: not one line each at the default level.
+        Backend::Ring(..) => return tracing::debug!(port = name, "ring port ready"),
+    };
     let driver = port.info().map(|i| i.driver).unwrap_or_default();
     match port.link() {
         Ok(link) => tracing::info!(
@@ -315,7 +434,7 @@ fn log_port(name: &str, port: &EthPort) {
     }
 }
 
-/// A MAC a device cannot set (a ring has none) is no error: the switch owns the shared MAC.
+/// A MAC a device cannot set is no error: the switch owns the shared MAC.
 fn unless_unsupported(result: Result<(), DpdkError>) -> Result<(), DpdkError> {
     match result {
         Err(e) if e.code == ENOTSUP => {

@@ -98,7 +98,7 @@ pub fn take(switch: &Switch, port: &str) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let mut batch = MbufBatch::new();
     while out.dequeue(&mut batch) > 0 {
-        frames.extend(batch.drain().map(|m| m.data().to_vec()));
+        frames.extend(batch.drain().map(|m| m.to_vec()));
     }
     frames
 }
@@ -111,6 +111,37 @@ pub fn finish(switch: Switch) -> BTreeMap<String, PortTotals> {
     assert_eq!(switch.shutdown().expect("shutdown"), 0, "mbufs leaked");
     stats
 }
+
+/// A fresh directory for one test's files.
+pub fn scratch_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipvsw-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Ring-backed phy and host, and three ring slaves: a (10.0.0.11, 2001:db8::11), b
+/// (10.0.0.12, 2001:db8::12, member of 01:00:5e:01:01:01), c (10.0.0.13, MTU 500).
+pub const THREE_SLAVES: &str = r#"
+[phy]
+ring = "phy"
+mac = "02:00:00:00:00:01"
+[host]
+ring = "host"
+[[slave]]
+name = "a"
+ring = "a"
+addresses = ["10.0.0.11/24", "2001:db8::11/64"]
+[[slave]]
+name = "b"
+ring = "b"
+addresses = ["10.0.0.12/24", "2001:db8::12/64"]
+multicast = ["01:00:5e:01:01:01"]
+[[slave]]
+name = "c"
+ring = "c"
+addresses = ["10.0.0.13"]
+mtu = 500
+"#;
 
 pub const MASTER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const OUTSIDE: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];

@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use common::*;
 use etherparse::{EtherType, IpNumber, Ipv4Header};
-use switch::classify::{classify, DstKind, Key};
+use switch_core::classify::{classify, DstKind, Key};
 
 /// Both keys of a frame, or `None` when it has none.
 fn keys(frame: &[u8]) -> Option<(Key, Key)> {
@@ -32,8 +32,8 @@ fn ipv6_in_frame(packet: &[u8]) -> Vec<u8> {
 #[test]
 fn frame_shorter_than_ethernet_header_is_malformed() {
     let frame = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4);
-    assert_eq!(classify(&frame[..13]), None);
-    assert_eq!(classify(&[]), None);
+    assert_eq!(classify(&frame[..13], 13), None);
+    assert_eq!(classify(&[], 0), None);
 }
 
 #[test]
@@ -423,4 +423,28 @@ fn truncated_tag_is_tagged_without_key() {
     assert_eq!((c.tagged, c.ethertype, c.dst_key), (true, 0x0800, None));
     let c = classified(&service_tagged(&frame, 1)[..15]);
     assert_eq!((c.tagged, c.ethertype, c.dst_key), (true, 0x88a8, None));
+}
+
+// ---- chained frames: headers from the first segment, lengths from the whole frame ----
+
+#[test]
+fn jumbo_ipv4_whose_first_segment_holds_only_the_headers_is_keyed() {
+    // A 3,000-byte IPv4 frame arriving as an mbuf chain: the first segment has 2,048 bytes.
+    let mut header =
+        Ipv4Header::new(2966, 64, IpNumber::UDP, EXTERNAL_V4.octets(), SLAVE0_V4.octets()).unwrap();
+    header.total_len = 2986;
+    let frame = ipv4_in_frame(&ipv4_raw(&header, &[0; 2966]));
+    assert_eq!(frame.len(), 3000);
+    let c = classify(&frame[..2048], frame.len()).unwrap();
+    assert_eq!(c.dst_key, Some(v4(SLAVE0_V4)));
+    assert_eq!(c.src_key, Some(v4(EXTERNAL_V4)));
+    // Still longer than the whole frame: no key, however the frame is split.
+    let short = truncated(frame, 1);
+    assert_eq!(classify(&short[..2048], short.len()).unwrap().dst_key, None);
+}
+
+#[test]
+fn first_segment_shorter_than_the_ipv4_header_has_no_key() {
+    let frame = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4);
+    assert_eq!(classify(&frame[..14 + 19], frame.len()).unwrap().dst_key, None);
 }

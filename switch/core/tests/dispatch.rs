@@ -5,16 +5,17 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use switch::classify::classify;
-use switch::dispatch::{DropReason, Flood, McFilter, PortFlags, Verdict};
-use switch::table::SlaveId;
+use switch_core::classify::classify;
+use switch_core::dispatch::{DropReason, Flood, McFilter, Verdict};
+use switch_core::table::SlaveId;
+use switch_core::PortFlags;
 
 fn from_slave(flags: PortFlags, sender: SlaveId, frame: &[u8]) -> Verdict {
-    dispatch(flags).from_slave(sender, classify(frame).as_ref())
+    dispatch(flags).from_slave(sender, classify(frame, frame.len()).as_ref())
 }
 
 fn from_phy(flags: PortFlags, frame: &[u8]) -> Verdict {
-    dispatch(flags).from_phy(classify(frame).as_ref())
+    dispatch(flags).from_phy(classify(frame, frame.len()).as_ref())
 }
 
 /// What a slave's multicast becomes: copies to the other slaves, then the wire; not the host.
@@ -422,6 +423,41 @@ fn phy_multicast_from_master_mac_without_key_is_external() {
 fn phy_multicast_with_slave_source_ip_from_another_mac_is_external() {
     let frame = arp(BROADCAST_MAC, FOREIGN_MAC, ARP_REQUEST, SLAVE0_V4, EXTERNAL_V4);
     assert_eq!(from_phy(PortFlags::Bridge, &frame), phy_flood(false));
+}
+
+#[test]
+fn phy_pause_frame_goes_to_the_host_only_tagged_or_not() {
+    let pause = eth(PAUSE_MAC, FOREIGN_MAC, ETHERTYPE_PAUSE, &[0x00, 0x01, 0xff, 0xff]);
+    for frame in [pause.clone(), vlan_tagged(&pause, 7)] {
+        for flags in ALL_FLAGS {
+            assert_eq!(from_phy(flags, &frame), phy_flood(true), "{flags:?}");
+        }
+    }
+}
+
+// ---- slave states: a down slave's addresses are unknown, it takes no multicast ----
+
+#[test]
+fn down_slave_owns_nothing_and_takes_no_multicast() {
+    let d = dispatch(PortFlags::Bridge);
+    assert_eq!(d.states.set(0, false), Some(true));
+    let to_slave0 = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4);
+    let verdict = |frame: &[u8]| d.from_phy(classify(frame, frame.len()).as_ref());
+    assert_eq!(verdict(&to_slave0), Verdict::Host(DropReason::NoOwner));
+    let from_slave1 = local_ipv4(SLAVE1_V4, SLAVE0_V4);
+    assert_eq!(
+        d.from_slave(1, classify(&from_slave1, from_slave1.len()).as_ref()),
+        Verdict::Host(DropReason::NoOwner)
+    );
+    assert!(!d.takes_multicast(0, &BROADCAST_MAC));
+    assert!(d.takes_multicast(1, &BROADCAST_MAC));
+    // Its source address no longer marks a multicast as a slave's own reflection.
+    let reflected = arp(BROADCAST_MAC, MASTER_MAC, ARP_REQUEST, SLAVE0_V4, EXTERNAL_V4);
+    assert_eq!(verdict(&reflected), phy_flood(false));
+    // Up again: delivered again.
+    assert_eq!(d.states.set(0, true), Some(false));
+    assert_eq!(verdict(&to_slave0), Verdict::Slave(0));
+    assert_eq!(d.states.set(SLAVE_COUNT as SlaveId, true), None);
 }
 
 // ---- multicast filters ----

@@ -1,8 +1,9 @@
 //! What a frame is, read from its header bytes only: the pure first step of every dispatch.
 //!
-//! Follows the kernel's ipvlan_get_L3_hdr (see docs/semantics in the README): the lookup key is
+//! Follows the kernel's ipvlan_get_L3_hdr (see the README's L2 semantics): the lookup key is
 //! the ARP target, the IPv4/IPv6 destination, or the target of a `::`-sourced Neighbour
-//! Solicitation; anything else has no key.
+//! Solicitation; anything else has no key. Headers are read from the frame's first bytes (an
+//! mbuf chain's first segment); lengths are judged against the whole frame.
 
 /// An IP address used as a lookup key, as a big-endian number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,9 +77,11 @@ fn be128(b: &[u8], at: usize) -> u128 {
     u128::from_be_bytes(b[at..at + 16].try_into().unwrap())
 }
 
-/// Classifies a frame; `None` if it is shorter than an Ethernet header (malformed).
+/// Classifies a frame of `frame_len` bytes whose first bytes are `frame` (all of them, or the
+/// first segment of a chain); `None` if it is shorter than an Ethernet header (malformed).
 #[inline]
-pub fn classify(frame: &[u8]) -> Option<Classified> {
+pub fn classify(frame: &[u8], frame_len: usize) -> Option<Classified> {
+    debug_assert!(frame_len >= frame.len());
     if frame.len() < ETH_HLEN {
         return None;
     }
@@ -99,7 +102,9 @@ pub fn classify(frame: &[u8]) -> Option<Classified> {
         tpid @ (ETHERTYPE_VLAN | ETHERTYPE_QINQ) => (true, tpid, &frame[frame.len()..]),
         ethertype => (false, ethertype, &frame[ETH_HLEN..]),
     };
-    let (dst_key, src_key) = l3_keys(ethertype, l3).unzip();
+    // Bytes of the L3 packet in the whole frame, of which `l3` are at hand.
+    let l3_len = frame_len - (frame.len() - l3.len());
+    let (dst_key, src_key) = l3_keys(ethertype, l3, l3_len).unzip();
     Some(Classified {
         dst,
         src,
@@ -111,9 +116,10 @@ pub fn classify(frame: &[u8]) -> Option<Classified> {
     })
 }
 
-/// (destination key, source key) of an L3 header, or `None`.
+/// (destination key, source key) of an L3 header, or `None`. `l3` is the header at hand,
+/// `l3_len` the packet's length in the whole frame.
 #[inline(always)]
-fn l3_keys(ethertype: u16, l3: &[u8]) -> Option<(Key, Key)> {
+fn l3_keys(ethertype: u16, l3: &[u8], l3_len: usize) -> Option<(Key, Key)> {
     match ethertype {
         ETHERTYPE_ARP => {
             // hrd/pro/hln/pln/op are not checked: the offsets assume a 6-byte MAC, 4-byte IP.
@@ -128,7 +134,7 @@ fn l3_keys(ethertype: u16, l3: &[u8]) -> Option<(Key, Key)> {
             }
             let header_len = usize::from(l3[0] & 0x0f) * 4;
             let total_len = usize::from(be16(l3, 2));
-            if header_len < 20 || total_len > l3.len() || total_len < header_len {
+            if header_len < 20 || total_len > l3_len || total_len < header_len {
                 return None;
             }
             Some((Key::V4(be32(l3, 16)), Key::V4(be32(l3, 12))))

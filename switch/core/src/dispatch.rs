@@ -2,9 +2,9 @@
 //! from a frame's classification to where it goes.
 
 use crate::classify::{Classified, Key, ETHERTYPE_PAUSE};
+use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
-
-pub use conf::PortFlags;
+use crate::PortFlags;
 
 /// Why a frame (or one copy of it) was not delivered. Each is a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum DropReason {
     NoHost,
     /// Slave-to-slave unicast on a `private` switch.
     Private,
-    /// An 802.3x PAUSE frame from a slave.
+    /// An 802.3x PAUSE frame from a slave (from the phy, only its slave copies are dropped).
     Pause,
     /// Longer than the receiving port's MTU allows.
     Mtu,
@@ -64,7 +64,9 @@ impl DropReason {
     }
 }
 
-/// Where a frame goes.
+/// Where a frame goes. Mode L3 adds its own destinations here (the phy with a rewritten
+/// header, a frame waiting for a neighbour, an answer the switch generates): the poll loop
+/// moves frames by verdict and never looks at a mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Slave(SlaveId),
@@ -108,12 +110,15 @@ pub struct Dispatch {
     pub table: AddressTable,
     /// Indexed by SlaveId.
     pub filters: Vec<McFilter>,
+    /// A down slave owns no address and takes no multicast copy.
+    pub states: SlaveStates,
 }
 
 impl Dispatch {
     #[inline(always)]
     fn owner(&self, key: Option<Key>) -> Option<SlaveId> {
         key.and_then(|k| self.table.lookup(k))
+            .filter(|&slave| self.states.is_up(slave))
     }
 
     /// To the owner of `key`, or to the host with the reason it was not found.
@@ -168,19 +173,20 @@ impl Dispatch {
             };
         }
         // A slave's own multicast reflected back from outside was already copied locally when
-        // it was sent: only the host gets it.
+        // it was sent: only the host gets it. PAUSE (its tag, if any, stripped on receive, as
+        // the kernel's skb->protocol is) is for the host only too.
         let reflected = c.src == self.master_mac && self.owner(c.src_key).is_some();
         Verdict::Flood(Flood {
             except: None,
-            to_slaves: !reflected,
+            to_slaves: !reflected && c.ethertype != ETHERTYPE_PAUSE,
             to_phy: false,
             to_host: true,
         })
     }
 
-    /// Does `slave` take a copy of a multicast frame to `dst`?
+    /// Does `slave` take a copy of a multicast frame to `dst`? Only if it is up.
     #[inline]
     pub fn takes_multicast(&self, slave: SlaveId, dst: &[u8; 6]) -> bool {
-        self.filters[usize::from(slave)].takes(dst)
+        self.states.is_up(slave) && self.filters[usize::from(slave)].takes(dst)
     }
 }

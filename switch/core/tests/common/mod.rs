@@ -9,9 +9,11 @@ use etherparse::{
     EtherType, Ethernet2Header, IpHeaders, IpNumber, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header,
     Ipv6RawExtHeader, PacketBuilder, SingleVlanHeader, VlanId, VlanPcp,
 };
-use switch::classify::{classify, Classified, Key};
-use switch::dispatch::{Dispatch, McFilter, PortFlags};
-use switch::table::{AddressTable, SlaveId};
+use switch_core::classify::{classify, Classified, Key};
+use switch_core::dispatch::{Dispatch, McFilter};
+use switch_core::state::SlaveStates;
+use switch_core::table::{AddressTable, SlaveId};
+use switch_core::PortFlags;
 
 // ---- MACs ----
 
@@ -240,7 +242,7 @@ pub fn ipv6_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Ad
 
 /// Classifies a frame the test expects to be at least 14 bytes long.
 pub fn classified(frame: &[u8]) -> Classified {
-    classify(frame).expect("a frame of at least 14 bytes classifies")
+    classify(frame, frame.len()).expect("a frame of at least 14 bytes classifies")
 }
 
 // ---- a small switch ----
@@ -270,6 +272,7 @@ pub fn dispatch(flags: PortFlags) -> Dispatch {
             },
             McFilter::default(),
         ],
+        states: SlaveStates::new(SLAVE_COUNT, true),
     }
 }
 

@@ -1,0 +1,28 @@
+//! The ipvlan semantics as pure functions, free of DPDK and of the configuration format: what a
+//! frame is (`classify`), who owns an address (`table`), whether a slave is up (`state`), and
+//! where a frame goes (`dispatch`). Bytes in, decision out: unit-tested and fuzzed anywhere.
+
+pub mod classify;
+pub mod dispatch;
+pub mod state;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+
+/// The ipvlan mode, as in Linux: where slaves are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    L2,
+    L3,
+    L3s,
+}
+
+/// The ipvlan port flags, as in Linux: whether slaves may talk to each other directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortFlags {
+    Bridge,
+    Private,
+    Vepa,
+}
