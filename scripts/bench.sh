@@ -5,7 +5,11 @@
 # broadcast ARP, IPv6; plus "null-fwd": the dpdk-wrap io forwarder example (examples/fwd.rs)
 # against testpmd io between two net_null ports (both directions summed), which measures
 # the Rust wrappers alone. Prints Mpps (median of the per-second rates) and the ratio.
-# usage: [CASES="ipv4 ipv6"] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
+# Scale cases (switch only; the ratio is to the ipv4 case, 8 busy slaves): "30-busy" spreads the
+# IPv4 traffic over 30 net_null slaves; "8-busy+1016-idle" adds 1,016 idle ring slaves to the 8.
+# BASELINE=path/to/an/older/ipvlan-switch runs that binary too, in the same rounds, for the cases
+# it can run, to compare before and after (or two builds of one change).
+# usage: [CASES="ipv4 ipv6"] [BASELINE=bin] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-8}
@@ -19,18 +23,22 @@ trap 'rm -rf "$work"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else print v[int((NR + 1) / 2)]}'; }
 
 # Median of the rates after a 2 s warm-up, in Mpps.
-run_switch() { # pcap
-  local conf=$work/switch.toml
+# Slave k owns 10.0.k/200.11+k%200 and 2001:db8::11+k (hex), as make_pcap addresses them.
+slave_conf() { # k backing
+  printf '[[slave]]\nname = "s%d"\n%s\naddresses = ["10.0.%d.%d/16", "2001:db8::%x/64"]\n' \
+    "$1" "$2" $(($1 / 200)) $((11 + $1 % 200)) $((0x11 + $1))
+}
+
+run_switch() { # pcap busy-slaves idle-slaves [binary]
+  local conf=$work/switch.toml bin=${4:-./target/release/ipvlan-switch}
   {
     echo 'mode = "l2"'; echo 'lcores = [1]'
     echo '[eal]'; echo "args = [\"-l\", \"0,1\", \"--no-pci\", \"--in-memory\", \"--file-prefix\", \"bench-sw-$$\"]"
     echo '[phy]'; echo "device = \"net_pcap0,rx_pcap=$1,infinite_rx=1\""; echo 'mac = "02:00:00:00:00:01"'
-    for i in 0 1 2 3 4 5 6 7; do
-      echo '[[slave]]'; echo "name = \"s$i\""; echo "device = \"net_null$i,no-rx=1\""
-      echo "addresses = [\"10.0.0.$((11 + i))/24\", \"2001:db8::$((11 + i))/64\"]"
-    done
+    for i in $(seq 0 $(($2 - 1))); do slave_conf "$i" "device = \"net_null$i,no-rx=1\""; done
+    for i in $(seq "$2" $(($2 + $3 - 1))); do slave_conf "$i" "ring = \"r$i\""; done
   } > "$conf"
-  timeout -s INT "$((SECONDS_PER_RUN + 2))" ./target/release/ipvlan-switch --config "$conf" --stats-period 1 \
+  timeout -s INT "$((SECONDS_PER_RUN + 2))" "$bin" --config "$conf" --stats-period 1 \
     --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
   { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
   grep -q '^rates:' "$work/switch.out" || { echo "ipvlan-switch produced no rates:" >&2; cat "$work/switch.err" >&2; }
@@ -53,27 +61,40 @@ run_fwd() {
   grep '^inline:' "$work/fwd.out" >&2 || echo "fwd produced no output" >&2
 }
 
-declare -A make_args=([ipv4]="v4 0" [ipv4+10%bcast]="v4 10" [ipv6]="v6 0")
-read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6}"
+# case -> make_pcap arguments, and busy/idle slaves.
+declare -A make_args=([ipv4]="v4 0 8" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8")
+declare -A slaves=([ipv4]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
+read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle}"
 for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
-declare -A tp sw
+is_scale() { [[ "$1" == *busy* ]]; }
+median_of() { echo "$1" | tr ' ' '\n' | grep . | median; }
+declare -A tp sw base
 for r in $(seq "$ROUNDS"); do
   for c in "${cases[@]}"; do
     if [ "$c" = null-fwd ]; then
       tp[$c]+="$(run_testpmd null-fwd) "
       sw[$c]+="$(run_fwd) "
     else
-      tp[$c]+="$(run_testpmd "$work/$c.pcap") "
-      sw[$c]+="$(run_switch "$work/$c.pcap") "
+      is_scale "$c" || tp[$c]+="$(run_testpmd "$work/$c.pcap") "
+      sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "
+      # (A baseline that made every slave an ethdev cannot start 1,024 slaves: it shows nan.)
+      if [ -n "${BASELINE:-}" ]; then
+        base[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]} "$BASELINE") "
+      fi
     fi
-    echo "round $r $c: testpmd $(echo ${tp[$c]} | awk '{print $NF}') switch $(echo ${sw[$c]} | awk '{print $NF}')" >&2
+    echo "round $r $c: testpmd $(echo ${tp[$c]:-} | awk '{print $NF}') switch $(echo ${sw[$c]} | awk '{print $NF}') baseline $(echo ${base[$c]:-} | awk '{print $NF}')" >&2
   done
 done
-printf '%-16s %-28s %-28s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps (rounds)" "ratio of medians"
+printf '%-18s %-26s %-26s %-26s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps (rounds)" "baseline Mpps (rounds)" "ratio of medians"
 for c in "${cases[@]}"; do
-  t=$(echo "${tp[$c]}" | tr ' ' '\n' | grep . | median)
-  s=$(echo "${sw[$c]}" | tr ' ' '\n' | grep . | median)
-  printf '%-16s %-28s %-28s %.2f\n' "$c" "${tp[$c]}" "${sw[$c]}" "$(awk -v s="$s" -v t="$t" 'BEGIN {print s / t}')"
+  s=$(median_of "${sw[$c]}")
+  if is_scale "$c"; then
+    t=$(median_of "${sw[ipv4]:-}") ratio_to="x ours ipv4 (8 busy)"
+  else
+    t=$(median_of "${tp[$c]}") ratio_to="x testpmd"
+  fi
+  printf '%-18s %-26s %-26s %-26s %.2f %s\n' "$c" "${tp[$c]:--}" "${sw[$c]}" "${base[$c]:--}" \
+    "$(awk -v s="$s" -v t="$t" 'BEGIN {print (t > 0 ? s / t : 0)}')" "$ratio_to"
 done

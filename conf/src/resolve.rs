@@ -8,7 +8,8 @@ use toml::Spanned;
 use crate::error::{ConfError, Source};
 use crate::schema::{FileConfig, FilePort, FileSlave};
 use crate::values::{
-    check_lcores, check_range, check_slave_name, is_multicast, parse_address, parse_mac, FirstUse,
+    check_lcores, check_range, check_ring_name, check_slave_name, is_multicast, parse_address, parse_mac,
+    FirstUse,
 };
 use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
 
@@ -94,7 +95,10 @@ impl PortChecker<'_> {
         let source = self.source;
         let (backing, backing_value, backing_key) = match (port.device, port.ring) {
             (Some(device), None) => (Backing::Device(device.get_ref().clone()), device, "device"),
-            (None, Some(ring)) => (Backing::Ring(ring.get_ref().clone()), ring, "ring"),
+            (None, Some(ring)) => {
+                let name = source.parse_at(&ring, &format!("{label}.ring"), check_ring_name)?;
+                (Backing::Ring(name), ring, "ring")
+            }
             (Some(device), Some(ring)) => {
                 // Reported where the second of the two is written.
                 let (second, name) = if device.span().start > ring.span().start {

@@ -102,16 +102,27 @@ pub(crate) fn check_lcores(lcores: &[u32]) -> Result<(), LcoreListError> {
     Ok(())
 }
 
-/// Slave names appear in logs and counters, so they are kept short and plain: [A-Za-z0-9_-]{1,32}.
-pub(crate) fn check_slave_name(name: &str) -> Result<String, String> {
+/// A plain name of 1 to `longest` of [A-Za-z0-9_-]; `what` names it in the error.
+fn check_plain_name(name: &str, longest: usize, what: &str) -> Result<String, String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if (1..=32).contains(&name.len()) && name.chars().all(plain) {
+    if (1..=longest).contains(&name.len()) && name.chars().all(plain) {
         Ok(name.to_string())
     } else {
         Err(format!(
-            "\"{name}\" is not a slave name: use 1 to 32 of A-Z a-z 0-9 _ -"
+            "\"{name}\" is not {what}: use 1 to {longest} of A-Z a-z 0-9 _ -"
         ))
     }
+}
+
+/// Slave names appear in logs and counters, so they are kept short and plain.
+pub(crate) fn check_slave_name(name: &str) -> Result<String, String> {
+    check_plain_name(name, 32, "a slave name")
+}
+
+/// A ring port's rings are DPDK rings `<name>_in` and `<name>_out`, whose names DPDK limits to
+/// 28 characters.
+pub(crate) fn check_ring_name(name: &str) -> Result<String, String> {
+    check_plain_name(name, 24, "a ring name")
 }
 
 /// Checks a number against its allowed range.

@@ -309,6 +309,22 @@ fn slave_names_are_unique_and_plain() {
 }
 
 #[test]
+fn ring_names_fit_dpdk_ring_names() {
+    let long = "r".repeat(25);
+    assert_error(
+        &with(&format!("[[slave]]\nname = \"a\"\nring = \"{long}\"\n")),
+        6,
+        "slave[0].ring",
+        "is not a ring name: use 1 to 24 of",
+    );
+    assert!(Config::parse(
+        &with(&format!("[[slave]]\nname = \"a\"\nring = \"{}\"\n", &long[..24])),
+        "s.toml"
+    )
+    .is_ok());
+}
+
+#[test]
 fn two_ports_cannot_share_a_ring_or_a_device() {
     let text = with("[[slave]]\nname = \"a\"\nring = \"p\"\n");
     assert_error(&text, 6, "slave[0].ring", "ring \"p\" is already used by phy");

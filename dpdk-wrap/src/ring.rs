@@ -40,7 +40,17 @@ impl Ring {
                     _eal: eal.clone(),
                 }))
             })
-            .ok_or_else(|| DpdkError::from_errno(format!("rte_ring_create({name}, {size})")))
+            .ok_or_else(|| {
+                let error = DpdkError::from_errno(format!("rte_ring_create({name}, {size})"));
+                match error.code {
+                    // ENOSPC: every ring takes a memzone, and the build has RTE_MAX_MEMZONE.
+                    28 => error.with_hint(format!(
+                        "all {} DPDK memzones (RTE_MAX_MEMZONE) are taken; each ring port takes two",
+                        dpdk_sys::RTE_MAX_MEMZONE
+                    )),
+                    _ => error,
+                }
+            })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut rte_ring {

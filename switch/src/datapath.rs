@@ -1,11 +1,11 @@
 //! The run-to-completion loop of one forwarding lcore: poll its rx queues in bursts, classify,
-//! dispatch, batch per destination port, and send every batch the burst filled before polling
-//! the next queue. No allocation, lock, syscall or formatting per packet.
+//! dispatch, batch per destination port, and send the batches after a few bursts at most. No
+//! allocation, lock, syscall or formatting per packet.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{Mbuf, MbufBatch};
+use dpdk_wrap::{Mbuf, MbufBatch, BURST};
 use switch_core::classify::classify;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::table::SlaveId;
@@ -49,6 +49,10 @@ impl Poll {
 const PREFETCH_AHEAD: usize = 2;
 /// Empty polls in a row after which a queue counts as idle.
 const EMPTY_POLLS_TO_IDLE: u32 = 64;
+/// Received frames after which every waiting batch is sent. Batches gather across bursts (fewer
+/// tx calls when frames spread over many ports) but only this far: frames held longer, for
+/// many destinations, go cold in the cache before they are sent.
+const FLUSH_AFTER: usize = 128;
 /// Idle queues polled per round, in turn. With a thousand idle slaves, polling each every
 /// round would cost more than the traffic; in turn, an idle queue waits a few hundred rounds
 /// (well under a millisecond under load, far less when idle) and is busy again from its
@@ -62,6 +66,8 @@ pub struct Worker {
     busy: usize,
     /// Which idle queue is polled next.
     next_idle: usize,
+    /// Frames received since the waiting batches were last sent.
+    since_flush: usize,
     out: Outputs,
     dispatch: Arc<Dispatch>,
 }
@@ -72,6 +78,8 @@ struct Dest {
     tx: Tx,
     batch: MbufBatch,
     bytes: u64,
+    /// On the dirty list.
+    listed: bool,
     /// Longest frame the port takes (MTU + Ethernet header + one VLAN tag).
     max_frame: u32,
 }
@@ -116,6 +124,7 @@ impl Outputs {
                 tx,
                 batch: MbufBatch::new(),
                 bytes: 0,
+                listed: false,
                 max_frame,
             })
             .collect();
@@ -148,14 +157,17 @@ impl Outputs {
         if multicast {
             c.multicast.add(1);
         }
-        if dest.batch.is_empty() {
+        if !dest.listed {
+            dest.listed = true;
             self.dirty.push(to);
         }
         dest.bytes += u64::from(m.pkt_len());
-        // Batches are flushed after every received burst, and a burst gives a port at most one
-        // copy of each of its frames: a batch holds a burst, so there is always room.
+        // A full batch is sent at once, so there is always room for this one.
         if dest.batch.push(m).is_err() {
-            unreachable!("more than a burst of frames for one port between flushes");
+            unreachable!("a full tx batch was not sent");
+        }
+        if dest.batch.is_full() {
+            dest.send(c);
         }
     }
 
@@ -206,7 +218,11 @@ impl Outputs {
     #[inline]
     fn flush(&mut self, counters: &LcoreCounters) {
         for &to in &self.dirty {
-            self.dests[to].send(&counters.ports[to]);
+            let dest = &mut self.dests[to];
+            dest.listed = false;
+            if !dest.batch.is_empty() {
+                dest.send(&counters.ports[to]);
+            }
         }
         self.dirty.clear();
     }
@@ -264,21 +280,25 @@ impl Worker {
             busy: polls.len(),
             polls,
             next_idle: 0,
+            since_flush: 0,
             out,
             dispatch,
         }
     }
 
     /// Polls until `stop` is set. Each round polls every busy queue and a few idle ones in
-    /// turn. What a burst brought is sent before the next poll, as OVS's PMD does at the end of
-    /// each rx batch: frames never wait across bursts, so they are still in the cache when
-    /// sent, however many destinations the switch has.
+    /// turn. Waiting batches are sent once `FLUSH_AFTER` frames arrived since the last time
+    /// (however many destinations: frames are still in the cache), and after any round that
+    /// brought less than a burst (the load is light: nothing to gain by waiting).
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
         while !stop.load(Ordering::Relaxed) {
+            let mut received = 0;
             let mut i = 0;
             while i < self.busy {
-                if !self.poll(i, &mut batch, counters) && self.polls[i].empty_polls >= EMPTY_POLLS_TO_IDLE {
+                let got = self.poll(i, &mut batch, counters);
+                received += got;
+                if got == 0 && self.polls[i].empty_polls >= EMPTY_POLLS_TO_IDLE {
                     // Idle now: swap it behind the busy ones; the one swapped in is polled next.
                     self.busy -= 1;
                     self.polls.swap(i, self.busy);
@@ -286,40 +306,53 @@ impl Worker {
                     i += 1;
                 }
             }
-            let idle = self.polls.len() - self.busy;
-            for _ in 0..IDLE_POLLS_PER_ROUND.min(idle) {
+            for _ in 0..IDLE_POLLS_PER_ROUND {
+                if self.busy == self.polls.len() {
+                    break;
+                }
                 let j = self.busy + self.next_idle % (self.polls.len() - self.busy);
-                if self.poll(j, &mut batch, counters) {
+                let got = self.poll(j, &mut batch, counters);
+                received += got;
+                if got > 0 {
                     self.polls.swap(j, self.busy);
                     self.busy += 1;
                 } else {
                     self.next_idle = self.next_idle.wrapping_add(1);
                 }
-                if self.busy == self.polls.len() {
-                    break;
-                }
+            }
+            if received < BURST {
+                self.flush(counters);
             }
         }
+        self.flush(counters);
     }
 
-    /// Polls queue `i` once and forwards what it brought; false if nothing came. A down
-    /// slave is not polled (its frames wait in its queue).
+    /// Polls queue `i` once and dispatches what it brought; returns how many frames came. A
+    /// down slave is not polled (its frames wait in its queue).
     #[inline]
-    fn poll(&mut self, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> bool {
+    fn poll(&mut self, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> usize {
         let poll = &mut self.polls[i];
         let down = matches!(poll.role, Role::Slave(s) if !self.dispatch.states.is_up(s));
-        if down || poll.rx.recv(batch) == 0 {
-            poll.empty_polls = if down {
-                EMPTY_POLLS_TO_IDLE
-            } else {
-                poll.empty_polls.saturating_add(1)
+        let got = if down { 0 } else { poll.rx.recv(batch) };
+        if got == 0 {
+            poll.empty_polls = match down {
+                true => EMPTY_POLLS_TO_IDLE,
+                false => poll.empty_polls.saturating_add(1),
             };
-            return false;
+            return 0;
         }
         poll.empty_polls = 0;
         self.out
             .handle_burst(&self.dispatch, poll.port, poll.role, batch, counters);
+        self.since_flush += got;
+        if self.since_flush >= FLUSH_AFTER {
+            self.flush(counters);
+        }
+        got
+    }
+
+    fn flush(&mut self, counters: &LcoreCounters) {
         self.out.flush(counters);
-        true
+        self.since_flush = 0;
     }
 }
