@@ -8,6 +8,7 @@ mod ethdev;
 mod mbuf;
 mod mempool;
 mod ring;
+mod vhost;
 
 pub use eal::{rdtsc, Eal, LcoreJob};
 pub use error::{DpdkError, Result};
@@ -15,3 +16,4 @@ pub use ethdev::{EthPort, Link, PortInfo, PortSetup, PortStats, RxQueue, TxQueue
 pub use mbuf::{Drain, Mbuf, MbufBatch, Shares, BURST};
 pub use mempool::Mempool;
 pub use ring::Ring;
+pub use vhost::{VhostDevice, VhostEvents, VhostSocket};

@@ -320,6 +320,18 @@ impl MbufBatch {
         (self.bufs.as_mut_ptr(), self.len as u16)
     }
 
+    /// Frees the first `n` packets (a backing copied them) and moves the rest to the front.
+    ///
+    /// # Safety
+    /// `n` must not exceed the batch's length.
+    pub(crate) unsafe fn free_front(&mut self, n: usize) {
+        if n > 0 {
+            // SAFETY: entries 0..n are owned, valid mbufs (n <= len); the batch forgets them.
+            unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), n as u32) };
+            self.consumed(n);
+        }
+    }
+
     /// Forgets the first `n` packets (a PMD took them) and moves the rest to the front.
     pub(crate) fn consumed(&mut self, n: usize) {
         debug_assert!(n <= self.len);

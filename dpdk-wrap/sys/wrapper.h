@@ -14,6 +14,7 @@
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
 #include <rte_version.h>
+#include <rte_vhost.h>
 
 /* rte_errno is a thread-local variable: stable Rust cannot read extern TLS. */
 int dpdk_sys_errno(void);
