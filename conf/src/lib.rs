@@ -10,7 +10,6 @@ mod resolve;
 mod schema;
 mod values;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +17,7 @@ use serde::Serialize;
 
 pub use cli::Cli;
 pub use error::ConfError;
+pub use resolve::DEFAULT_TX_RETRIES;
 pub use switch_core::{Mode, PortFlags};
 
 use error::Source;
@@ -33,26 +33,31 @@ pub enum Backing {
     Device(String),
     /// A pair of rte_rings, by name.
     Ring(String),
+    /// A vhost-user socket a guest attaches to (slaves only).
+    Vhost(VhostConf),
+}
+
+/// A vhost-user slave's socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct VhostConf {
+    pub socket: PathBuf,
+    /// The switch connects (and reconnects) to a socket QEMU listens on; else it listens.
+    pub client: bool,
+    /// Queue pairs offered to the guest.
+    pub queues: u16,
+    /// Times a burst the guest's full virtqueue did not take is offered again before the rest
+    /// is dropped and counted.
+    pub tx_retries: u8,
 }
 
 impl Backing {
-    /// What two ports cannot share: the ring, or the device named before its first ','.
-    fn identity(&self) -> Backing {
+    /// What two ports cannot share, in words: the ring, the socket, or the device named
+    /// before its first ','.
+    fn identity(&self) -> String {
         match self {
-            Backing::Device(device) => {
-                Backing::Device(device.split(',').next().unwrap_or_default().to_string())
-            }
-            Backing::Ring(ring) => Backing::Ring(ring.clone()),
-        }
-    }
-}
-
-/// `device "net_tap0,iface=ipvl0"` or `ring "ipvl-a"`.
-impl fmt::Display for Backing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Backing::Device(device) => write!(f, "device {device:?}"),
-            Backing::Ring(ring) => write!(f, "ring {ring:?}"),
+            Backing::Device(device) => format!("device {:?}", device.split(',').next().unwrap_or_default()),
+            Backing::Ring(ring) => format!("ring {ring:?}"),
+            Backing::Vhost(vhost) => format!("vhost socket {:?}", vhost.socket.display().to_string()),
         }
     }
 }

@@ -2,16 +2,17 @@
 
 use std::net::IpAddr;
 use std::ops::{Range, RangeInclusive};
+use std::path::PathBuf;
 
 use toml::Spanned;
 
 use crate::error::{ConfError, Source};
-use crate::schema::{FileConfig, FilePort, FileSlave};
+use crate::schema::{FileConfig, FilePort, FileSlave, FileVhost};
 use crate::values::{
     check_lcores, check_range, check_ring_name, check_slave_name, is_multicast, parse_address, parse_mac,
     FirstUse,
 };
-use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
+use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf, VhostConf};
 
 /// What `[eal] args` is when not given.
 const DEFAULT_EAL_ARGS: [&str; 6] = ["-l", "0,1", "--no-pci", "--in-memory", "--file-prefix", "ipvsw"];
@@ -21,6 +22,10 @@ const MTU_RANGE: RangeInclusive<u16> = 68..=9600;
 
 /// Mbufs a pool may be given: a few bursts up to 16 M (36 GiB of buffers).
 const POOL_MBUFS_RANGE: RangeInclusive<u32> = 16..=(1 << 24);
+
+/// Retries of a burst a guest's full virtqueue refused (OVS's tx-retries-max: 0..=32, 8).
+const TX_RETRIES_RANGE: RangeInclusive<u8> = 0..=32;
+pub const DEFAULT_TX_RETRIES: u8 = 8;
 
 /// Receive queues (RSS) a port may be given: at least one.
 const QUEUES_RANGE: RangeInclusive<u16> = 1..=u16::MAX;
@@ -86,35 +91,53 @@ fn resolve_lcores(source: &Source, lcores: &Spanned<Vec<Spanned<u32>>>) -> Resul
 struct PortChecker<'a> {
     source: &'a Source<'a>,
     /// Backing identity (a device by its name before the first ',') -> the port using it.
-    backings: FirstUse<Backing, String>,
+    backings: FirstUse<String, String>,
 }
 
 impl PortChecker<'_> {
     /// Checks the port called `label` ("phy", "host", "slave[2]"), whose table is at `span`.
     fn port(&mut self, label: &str, span: Range<usize>, port: FilePort) -> Result<PortConf, ConfError> {
         let source = self.source;
-        let (backing, backing_value, backing_key) = match (port.device, port.ring) {
-            (Some(device), None) => (Backing::Device(device.get_ref().clone()), device, "device"),
-            (None, Some(ring)) => {
-                let name = source.parse_at(&ring, &format!("{label}.ring"), check_ring_name)?;
-                (Backing::Ring(name), ring, "ring")
-            }
-            (Some(device), Some(ring)) => {
-                // Reported where the second of the two is written.
-                let (second, name) = if device.span().start > ring.span().start {
-                    (device, "device")
-                } else {
-                    (ring, "ring")
-                };
-                let message = "give device or ring, not both";
-                return Err(source.error_at(second.span(), &format!("{label}.{name}"), message));
-            }
-            (None, None) => return Err(source.error_at(span, label, "needs a device or a ring")),
+        let slave = label.starts_with("slave");
+        let (needs, keys) = match slave {
+            true => (
+                "needs a device, a ring or a vhost socket",
+                "device, ring or vhost",
+            ),
+            false => ("needs a device or a ring", "device or ring"),
         };
+        // The backing keys given, in the order written: exactly one is allowed.
+        let mut given: Vec<(&str, Range<usize>)> = [
+            port.device.as_ref().map(|v| ("device", v.span())),
+            port.ring.as_ref().map(|v| ("ring", v.span())),
+            port.vhost.as_ref().map(|v| ("vhost", v.span())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        given.sort_by_key(|(_, span)| span.start);
+        match given.as_slice() {
+            [] => return Err(source.error_at(span, label, needs)),
+            [_] => {}
+            [_, (second, at), ..] => {
+                let message = format!("give only one of {keys}");
+                return Err(source.error_at(at.clone(), &format!("{label}.{second}"), message));
+            }
+        }
+        let (backing_key, backing_span) = given[0].clone();
         let backing_key = format!("{label}.{backing_key}");
+        let backing = match (port.device, port.ring, port.vhost) {
+            (Some(device), _, _) => Backing::Device(device.into_inner()),
+            (_, Some(ring), _) => Backing::Ring(source.parse_at(&ring, &backing_key, check_ring_name)?),
+            (_, _, Some(vhost)) if slave => Backing::Vhost(vhost_port(source, &backing_key, vhost)?),
+            (_, _, Some(_)) => {
+                return Err(source.error_at(backing_span, &backing_key, "only a slave can be a vhost port"));
+            }
+            (None, None, None) => unreachable!("one backing key was given"),
+        };
         if let Err(first) = self.backings.claim(backing.identity(), label.to_string()) {
             let message = format!("{} is already used by {first}", backing.identity());
-            return Err(source.error_at(backing_value.span(), &backing_key, message));
+            return Err(source.error_at(backing_span, &backing_key, message));
         }
         let key = |name: &str| format!("{label}.{name}");
         let mac = port
@@ -131,13 +154,44 @@ impl PortChecker<'_> {
             .as_ref()
             .map(|mtu| source.check_at(mtu, &key("mtu"), |&mtu| check_range(mtu, MTU_RANGE)));
         Ok(PortConf {
-            at: source.place(backing_value.span(), &backing_key),
+            at: source.place(backing_span, &backing_key),
             backing,
             mac: mac.transpose()?,
             queues: queues.transpose()?.unwrap_or(1),
             mtu: mtu.transpose()?,
         })
     }
+}
+
+/// Checks a slave's `vhost` table, at `key`.
+fn vhost_port(source: &Source, key: &str, table: Spanned<FileVhost>) -> Result<VhostConf, ConfError> {
+    let span = table.span();
+    let vhost = table.into_inner();
+    let socket = vhost
+        .socket
+        .ok_or_else(|| source.error_at(span, &format!("{key}.socket"), "is required: the socket's path"))?;
+    if socket.get_ref().is_empty() {
+        return Err(source.error_at(socket.span(), &format!("{key}.socket"), "is empty"));
+    }
+    let queues = match vhost.queues {
+        Some(queues) => source.check_at(&queues, &format!("{key}.queues"), |&queues| {
+            // Multiqueue is not there yet: say so rather than offer queues nobody polls.
+            check_range(queues, 1..=1).map_err(|e| format!("{e}: only one queue pair is supported yet"))
+        })?,
+        None => 1,
+    };
+    let tx_retries = match vhost.tx_retries {
+        Some(retries) => source.check_at(&retries, &format!("{key}.tx_retries"), |&retries| {
+            check_range(retries, TX_RETRIES_RANGE)
+        })?,
+        None => DEFAULT_TX_RETRIES,
+    };
+    Ok(VhostConf {
+        socket: PathBuf::from(socket.into_inner()),
+        client: vhost.client.unwrap_or(false),
+        queues,
+        tx_retries,
+    })
 }
 
 /// Parses a MAC that must be multicast or not: a port's own MAC is unicast (a group address
@@ -175,13 +229,6 @@ impl SlaveChecker {
         let label = format!("slave[{index}]");
         let span = table.span();
         let slave = table.into_inner();
-        if let Some(vhost) = &slave.vhost {
-            return Err(source.error_at(
-                vhost.span(),
-                &format!("{label}.vhost"),
-                "vhost slaves are not supported yet",
-            ));
-        }
         let name_key = format!("{label}.name");
         let name_value = slave
             .name
@@ -194,6 +241,7 @@ impl SlaveChecker {
         let port = FilePort {
             device: slave.device,
             ring: slave.ring,
+            vhost: slave.vhost,
             mac: None,
             queues: None,
             mtu: slave.mtu,

@@ -1,7 +1,6 @@
 //! The configuration file as written: the one definition of its key names, read with spans
 //! (for error lines) and written back by `Config::to_toml`.
 
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -41,9 +40,22 @@ pub(crate) struct FilePool {
 pub(crate) struct FilePort {
     pub device: Option<Spanned<String>>,
     pub ring: Option<Spanned<String>>,
+    /// Slaves only; given here so that the port check can say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<Spanned<FileVhost>>,
     pub mac: Option<Spanned<String>>,
     pub queues: Option<Spanned<u16>>,
     pub mtu: Option<Spanned<u16>>,
+}
+
+/// A slave's `vhost = { socket = "...", client = false, queues = 1, tx_retries = 8 }`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileVhost {
+    pub socket: Option<Spanned<String>>,
+    pub client: Option<bool>,
+    pub queues: Option<Spanned<u16>>,
+    pub tx_retries: Option<Spanned<u8>>,
 }
 
 /// One `[[slave]]`: its port has no MAC (slaves share the master's) and one queue.
@@ -59,9 +71,7 @@ pub(crate) struct FileSlave {
     pub multicast: Vec<Spanned<String>>,
     pub allmulti: Option<bool>,
     pub mtu: Option<Spanned<u16>>,
-    /// Accepted by the reader only to say that vhost-user slaves are not there yet.
-    #[serde(skip_serializing)]
-    pub vhost: Option<Spanned<IgnoredAny>>,
+    pub vhost: Option<Spanned<FileVhost>>,
 }
 
 /// A value built in memory: it has no place in any file.
@@ -97,10 +107,11 @@ impl From<&Config> for FileConfig {
 
 impl From<&PortConf> for FilePort {
     fn from(port: &PortConf) -> Self {
-        let (device, ring) = backing_keys(&port.backing);
+        let BackingKeys { device, ring, vhost } = backing_keys(&port.backing);
         FilePort {
             device,
             ring,
+            vhost,
             mac: port.mac.as_ref().map(|mac| unplaced(format_mac(mac))),
             queues: Some(unplaced(port.queues)),
             mtu: port.mtu.map(unplaced),
@@ -110,7 +121,7 @@ impl From<&PortConf> for FilePort {
 
 impl From<&SlaveConf> for FileSlave {
     fn from(slave: &SlaveConf) -> Self {
-        let (device, ring) = backing_keys(&slave.port.backing);
+        let BackingKeys { device, ring, vhost } = backing_keys(&slave.port.backing);
         FileSlave {
             name: Some(unplaced(slave.name.clone())),
             device,
@@ -127,17 +138,41 @@ impl From<&SlaveConf> for FileSlave {
                 .collect(),
             allmulti: Some(slave.allmulti),
             mtu: slave.port.mtu.map(unplaced),
-            vhost: None,
+            vhost,
         }
     }
 }
 
-/// The `device` and `ring` keys for a backing: exactly one is set.
-type BackingKeys = (Option<Spanned<String>>, Option<Spanned<String>>);
+/// The `device`, `ring` and `vhost` keys for a backing: exactly one is set.
+struct BackingKeys {
+    device: Option<Spanned<String>>,
+    ring: Option<Spanned<String>>,
+    vhost: Option<Spanned<FileVhost>>,
+}
 
 fn backing_keys(backing: &Backing) -> BackingKeys {
+    let none = BackingKeys {
+        device: None,
+        ring: None,
+        vhost: None,
+    };
     match backing {
-        Backing::Device(device) => (Some(unplaced(device.clone())), None),
-        Backing::Ring(ring) => (None, Some(unplaced(ring.clone()))),
+        Backing::Device(device) => BackingKeys {
+            device: Some(unplaced(device.clone())),
+            ..none
+        },
+        Backing::Ring(ring) => BackingKeys {
+            ring: Some(unplaced(ring.clone())),
+            ..none
+        },
+        Backing::Vhost(vhost) => BackingKeys {
+            vhost: Some(unplaced(FileVhost {
+                socket: Some(unplaced(vhost.socket.display().to_string())),
+                client: Some(vhost.client),
+                queues: Some(unplaced(vhost.queues)),
+                tx_retries: Some(unplaced(vhost.tx_retries)),
+            })),
+            ..none
+        },
     }
 }

@@ -1,6 +1,6 @@
 //! Each validation rule, with the exact line and key its error names.
 
-use conf::{Backing, ConfError, Config, Mode, PortFlags, DEFAULT_CONFIG};
+use conf::{Backing, ConfError, Config, Mode, PortFlags, VhostConf, DEFAULT_CONFIG, DEFAULT_TX_RETRIES};
 
 /// Parses `text`, which must be rejected.
 fn error_of(text: &str) -> ConfError {
@@ -205,18 +205,23 @@ fn a_port_has_a_device_or_a_ring() {
         "phy",
         "needs a device or a ring",
     );
-    assert_error(&with("device = \"net_tap0\"\n"), 4, "phy.device", "not both");
+    assert_error(
+        &with("device = \"net_tap0\"\n"),
+        4,
+        "phy.device",
+        "give only one of device or ring",
+    );
     assert_error(
         &with("[[slave]]\nname = \"a\"\n"),
         4,
         "slave[0]",
-        "needs a device or a ring",
+        "needs a device, a ring or a vhost socket",
     );
     assert_error(
         &with("[host]\ndevice = \"d\"\nring = \"h\"\n"),
         6,
         "host.ring",
-        "not both",
+        "give only one of device or ring",
     );
 }
 
@@ -352,9 +357,65 @@ fn queues_and_mtu_ranges() {
 }
 
 #[test]
-fn vhost_slaves_are_not_supported_yet() {
-    let text = with("[[slave]]\nname = \"a\"\nvhost = \"/tmp/sock\"\n");
-    assert_error(&text, 6, "slave[0].vhost", "vhost slaves are not supported yet");
+fn vhost_slaves_name_a_socket_and_only_slaves_have_one() {
+    let config = Config::parse(
+        &with("[[slave]]\nname = \"a\"\nvhost = { socket = \"/run/ipvlan-switch/a.sock\" }\n"),
+        "s.toml",
+    )
+    .unwrap();
+    let expected = Backing::Vhost(VhostConf {
+        socket: "/run/ipvlan-switch/a.sock".into(),
+        client: false,
+        queues: 1,
+        tx_retries: DEFAULT_TX_RETRIES,
+    });
+    assert_eq!(config.slaves[0].port.backing, expected);
+    // Written back and read again: the same.
+    let again = Config::parse(&config.to_toml(), "again").unwrap();
+    assert_eq!(again.slaves[0].port.backing, expected);
+    let vhost = |table: &str| with(&format!("[[slave]]\nname = \"a\"\nvhost = {table}\n"));
+    assert_error(
+        &vhost("{ client = true }"),
+        6,
+        "slave[0].vhost.socket",
+        "is required",
+    );
+    assert_error(
+        &vhost("{ socket = \"/s\", queues = 2 }"),
+        6,
+        "slave[0].vhost.queues",
+        "one queue pair",
+    );
+    assert_error(
+        &vhost("{ socket = \"/s\", tx_retries = 33 }"),
+        6,
+        "slave[0].vhost.tx_retries",
+        "0..=32",
+    );
+    assert_error(
+        &vhost("{ socket = \"/s\", bad = 1 }"),
+        6,
+        "slave[0].vhost.bad",
+        "unknown field `bad`",
+    );
+    assert_error(
+        &with("[[slave]]\nname = \"a\"\nring = \"r\"\nvhost = { socket = \"/s\" }\n"),
+        7,
+        "slave[0].vhost",
+        "give only one of device, ring or vhost",
+    );
+    assert_error(
+        &with("[[slave]]\nname = \"a\"\nvhost = { socket = \"/s\" }\n[[slave]]\nname = \"b\"\nvhost = { socket = \"/s\" }\n"),
+        9,
+        "slave[1].vhost",
+        "vhost socket \"/s\" is already used by slave[0]",
+    );
+    assert_error(
+        "lcores = [1]\n[phy]\nvhost = { socket = \"/s\" }\n",
+        3,
+        "phy.vhost",
+        "only a slave can be a vhost port",
+    );
 }
 
 #[test]

@@ -136,6 +136,13 @@ pub struct VhostDevice {
 }
 
 impl VhostDevice {
+    /// The device with id `id`, as an event gave it. Using an id whose device is gone is no
+    /// memory error (the library checks every id) but sends to whatever device has it now:
+    /// the owner keeps to the type's contract.
+    pub fn from_id(id: i32) -> VhostDevice {
+        VhostDevice { vid: id }
+    }
+
     pub fn id(&self) -> i32 {
         self.vid
     }

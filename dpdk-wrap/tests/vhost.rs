@@ -3,12 +3,13 @@
 //! attach, queue and detach events arrive; frames enqueued into the guest come back out of it
 //! byte for byte; every mbuf returns to the pool.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dpdk_wrap::{Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket};
+
+#[path = "../../tests/common/testpmd.rs"]
+mod testpmd;
 
 /// Virtqueue into the guest (its rx) and out of it (its tx), of queue pair 0.
 const TO_GUEST: u16 = 0;
@@ -37,52 +38,6 @@ impl VhostEvents for Recorder {
             queues.push(queue);
         }
     }
-}
-
-/// testpmd as the guest: io forwarding on its one port, looped back to itself, on CPU 0 (our
-/// polling thread is there too, but sleeps between polls).
-fn testpmd_guest(socket: &str) -> Child {
-    // Line-buffered, so that its "Press enter to exit" reaches us through the pipe.
-    Command::new("stdbuf")
-        .args([
-            "-oL",
-            "dpdk-testpmd",
-            "--lcores",
-            "0@0,1@0",
-            "--no-pci",
-            "--in-memory",
-            "--single-file-segments",
-        ])
-        .args(["--file-prefix", &format!("vhost-peer-{}", std::process::id())])
-        .args(["--vdev", &format!("net_virtio_user0,path={socket},queues=1")])
-        .args([
-            "--log-level",
-            "*:warning",
-            "--",
-            "--forward-mode=io",
-            "--port-topology=loop",
-        ])
-        .args(["--nb-cores=1", "--total-num-mbufs=2048"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dpdk-testpmd (package dpdk)")
-}
-
-/// Waits until testpmd says it forwards: before that it may still reset its queues (and the
-/// frames in them).
-fn wait_forwarding(guest: &mut Child) {
-    let stdout = guest.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("Press enter to exit") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("testpmd never started forwarding");
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -114,8 +69,7 @@ fn a_virtio_user_peer_attaches_loops_frames_back_and_detaches() {
     let socket = VhostSocket::register(&eal, socket_path, false, recorder.clone()).expect("register");
     assert!(path.exists(), "server mode creates the socket");
 
-    let mut guest = testpmd_guest(socket_path);
-    wait_forwarding(&mut guest);
+    let mut guest = testpmd::Guest::start(socket_path, false, "vhost-peer");
     wait_for("the guest's device", || recorder.device.lock().unwrap().is_some());
     wait_for("both virtqueues enabled", || {
         let queues = recorder.enabled.lock().unwrap();
@@ -161,8 +115,7 @@ fn a_virtio_user_peer_attaches_loops_frames_back_and_detaches() {
     assert_eq!(back, frames);
 
     // The guest goes: the device is detached.
-    guest.kill().unwrap();
-    guest.wait().unwrap();
+    guest.stop();
     wait_for("the detach event", || *recorder.detached.lock().unwrap());
     drop(socket);
     assert!(!path.exists(), "unregistering removes the socket");

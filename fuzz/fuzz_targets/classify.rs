@@ -3,7 +3,7 @@
 //! invariants below hold.
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
@@ -42,7 +42,7 @@ fn dispatches() -> &'static [Dispatch; 3] {
             states: {
                 let states = SlaveStates::new(usize::from(SLAVES), true);
                 states.set(DOWN, false);
-                states
+                Arc::new(states)
             },
         })
     })

@@ -12,6 +12,7 @@ use switch_core::table::SlaveId;
 
 use crate::counters::{LcoreCounters, PortCounters};
 use crate::port::{Rx, Tx};
+use crate::quiesce::Quiescence;
 
 /// Index of a port in the switch: the phy, then the host port if any, then the slaves.
 pub type PortIndex = usize;
@@ -70,6 +71,9 @@ pub struct Worker {
     since_flush: usize,
     out: Outputs,
     dispatch: Arc<Dispatch>,
+    quiescence: Arc<Quiescence>,
+    /// This lcore's index among the forwarding lcores.
+    lcore: usize,
 }
 
 /// Frames waiting for one destination port: this lcore's tx queue on it, the batch, what the
@@ -274,8 +278,14 @@ impl Outputs {
 }
 
 impl Worker {
-    /// Every queue starts busy.
-    pub fn new(polls: Vec<Poll>, out: Outputs, dispatch: Arc<Dispatch>) -> Worker {
+    /// The `lcore`th forwarding lcore's worker; every queue starts busy.
+    pub fn new(
+        polls: Vec<Poll>,
+        out: Outputs,
+        dispatch: Arc<Dispatch>,
+        quiescence: Arc<Quiescence>,
+        lcore: usize,
+    ) -> Worker {
         Worker {
             busy: polls.len(),
             polls,
@@ -283,6 +293,8 @@ impl Worker {
             since_flush: 0,
             out,
             dispatch,
+            quiescence,
+            lcore,
         }
     }
 
@@ -292,6 +304,7 @@ impl Worker {
     /// brought less than a burst (the load is light: nothing to gain by waiting).
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
+        self.quiescence.passed(self.lcore);
         while !stop.load(Ordering::Relaxed) {
             let mut received = 0;
             let mut i = 0;
@@ -323,6 +336,7 @@ impl Worker {
             if received < BURST {
                 self.flush(counters);
             }
+            self.quiescence.passed(self.lcore);
         }
         self.flush(counters);
     }

@@ -6,6 +6,7 @@
 pub mod counters;
 pub mod datapath;
 pub mod port;
+pub mod quiesce;
 pub mod runtime;
 
 pub use runtime::{format_mac, Switch, SwitchError};

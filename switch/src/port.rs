@@ -1,19 +1,24 @@
 //! Port I/O: the one interface the poll loop uses for every port, whatever backs it: an ethdev
-//! queue (the phy, the host port, any device string) or a ring pair that is not an ethdev (so a
-//! slave does not spend one of DPDK's 32 ethdev ports). Enum dispatch: one well-predicted branch
-//! per burst, no virtual call.
+//! queue (the phy, the host port, any device string), a ring pair that is not an ethdev, or a
+//! vhost-user guest's queue pair (neither spends one of DPDK's 32 ethdev ports). Enum dispatch:
+//! one well-predicted branch per burst, no virtual call.
 //!
 //! One ownership rule for every backing: `send` takes frames from the front of the batch and
 //! what it did not take stays in the batch, the caller's to count and free. (A backing that
 //! copies, as a vhost enqueue does, frees what it copied before returning.)
 
-use dpdk_wrap::{MbufBatch, Ring, RxQueue, TxQueue};
+use std::sync::Arc;
+
+use dpdk_wrap::{MbufBatch, Mempool, Ring, RxQueue, TxQueue};
+use vhost::Link;
 
 /// Where one lcore reads a port's frames.
 pub enum Rx {
     Eth(RxQueue),
     /// The port's `<name>_in` ring, filled by its peer.
     Ring(Ring),
+    /// What a vhost guest sent, dequeued into mbufs of the switch's pool.
+    Vhost(Arc<Link>, Mempool),
 }
 
 impl Rx {
@@ -23,6 +28,7 @@ impl Rx {
         match self {
             Rx::Eth(queue) => queue.recv(batch),
             Rx::Ring(ring) => ring.dequeue(batch),
+            Rx::Vhost(link, pool) => link.recv(pool, batch),
         }
     }
 }
@@ -32,6 +38,8 @@ pub enum Tx {
     Eth(TxQueue),
     /// The port's `<name>_out` ring (multi-producer: every lcore writes it).
     Ring(Ring),
+    /// Into a vhost guest (copied); `true`: other lcores send to it too.
+    Vhost(Arc<Link>, bool),
 }
 
 impl Tx {
@@ -41,6 +49,7 @@ impl Tx {
         match self {
             Tx::Eth(queue) => queue.send(batch),
             Tx::Ring(ring) => ring.enqueue(batch),
+            Tx::Vhost(link, shared) => link.send(batch, *shared),
         }
     }
 }

@@ -13,10 +13,12 @@ use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
+use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, PortTotals};
 use crate::datapath::{Outputs, Poll, PortIndex, Role, Worker, PHY};
 use crate::port::{Rx, Tx};
+use crate::quiesce::Quiescence;
 
 /// Entries of each ring of a ring-backed port.
 const RING_SIZE: u32 = 1024;
@@ -49,6 +51,7 @@ enum Backend {
     Eth(EthPort),
     /// (into the switch, out of the switch): plain rings, not an ethdev.
     Ring(Ring, Ring),
+    Vhost(VhostSlave),
 }
 
 /// A port of the running switch.
@@ -116,6 +119,16 @@ impl Switch {
             rx_queues: 1,
         }));
 
+        // Ring and device slaves are up from the start; a vhost slave once a guest attaches.
+        let states = Arc::new(SlaveStates::new(config.slaves.len(), true));
+        for (i, slave) in config.slaves.iter().enumerate() {
+            if let Backing::Vhost(_) = slave.port.backing {
+                states.set(i as SlaveId, false);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let quiescence = Arc::new(Quiescence::new(usize::from(lcores), stop.clone()));
+
         let mbufs = config.pool_mbufs.unwrap_or_else(|| in_flight(&specs, lcores));
         let cache = (mbufs / (8 * (u32::from(lcores) + 1))).min(MAX_POOL_CACHE);
         let pool = Mempool::new(eal, "ipvsw_pool", mbufs, cache).map_err(|e| {
@@ -131,12 +144,22 @@ impl Switch {
         // Per port: its rx queues, and one tx queue per lcore.
         let mut rx_queues: Vec<(PortIndex, Vec<Rx>)> = Vec::new();
         let mut tx_queues: Vec<Vec<Tx>> = Vec::new();
+        let context = OpenContext {
+            eal,
+            lcores,
+            pool: &pool,
+            states: &states,
+            quiescence: &quiescence,
+        };
         for (index, spec) in specs.iter().enumerate() {
+            let slave = index.checked_sub(first_slave).map(|s| s as SlaveId);
             let (backend, rx, tx) =
-                open_port(eal, spec, index == PHY, lcores, &pool).map_err(|source| SwitchError::Port {
-                    at: spec.conf.at.clone(),
-                    source,
-                })?;
+                context
+                    .open(spec, index == PHY, slave)
+                    .map_err(|source| SwitchError::Port {
+                        at: spec.conf.at.clone(),
+                        source,
+                    })?;
             log_port(spec.name, &backend);
             rx_queues.push((index, rx));
             tx_queues.push(tx);
@@ -150,7 +173,7 @@ impl Switch {
         let phy_mtu = match (&ports[PHY].backend, config.phy.mtu) {
             (_, Some(mtu)) => mtu,
             (Backend::Eth(port), None) => port.mtu()?,
-            (Backend::Ring(..), None) => DEFAULT_MTU,
+            (_, None) => DEFAULT_MTU,
         };
         let max_frame: Vec<u32> = specs
             .iter()
@@ -177,8 +200,7 @@ impl Switch {
                     allmulti: s.allmulti,
                 })
                 .collect(),
-            // Ring and device slaves are up from the start.
-            states: SlaveStates::new(config.slaves.len(), true),
+            states,
         });
 
         // Every rx queue goes to one lcore, round robin; each lcore gets its own tx queue on every port.
@@ -204,13 +226,12 @@ impl Switch {
 
         let counters: Arc<Vec<LcoreCounters>> =
             Arc::new((0..lcores).map(|_| LcoreCounters::new(ports.len())).collect());
-        let stop = Arc::new(AtomicBool::new(false));
         let host = config.host.as_ref().map(|_| PHY + 1);
         let mut jobs = Vec::new();
         let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
         for (i, ((polls, tx), lcore)) in lcore_work {
             let out = Outputs::new(tx, max_frame.clone(), host, first_slave);
-            let worker = Worker::new(polls, out, dispatch.clone());
+            let worker = Worker::new(polls, out, dispatch.clone(), quiescence.clone(), i);
             let (counters, stop_flag) = (counters.clone(), stop.clone());
             match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
                 Ok(job) => jobs.push(job),
@@ -252,7 +273,7 @@ impl Switch {
             .find(|p| p.name == port)
             .and_then(|p| match &p.backend {
                 Backend::Ring(into, out) => Some((into, out)),
-                Backend::Eth(_) => None,
+                _ => None,
             })
     }
 
@@ -261,14 +282,36 @@ impl Switch {
         &self.pool
     }
 
+    /// Whether slave `slave` is up (`None`: no such slave).
+    pub fn is_up(&self, slave: &str) -> Option<bool> {
+        self.slave_index(slave).map(|i| self.dispatch.states.is_up(i))
+    }
+
+    /// Whether a guest is attached to vhost slave `slave` (`None`: no such vhost slave).
+    pub fn guest_attached(&self, slave: &str) -> Option<bool> {
+        self.ports
+            .iter()
+            .find(|p| p.name == slave)
+            .and_then(|p| match &p.backend {
+                Backend::Vhost(port) => Some(port.attached()),
+                _ => None,
+            })
+    }
+
+    fn slave_index(&self, slave: &str) -> Option<SlaveId> {
+        self.ports[self.first_slave..]
+            .iter()
+            .position(|p| p.name == slave)
+            .map(|i| i as SlaveId)
+    }
+
     /// Brings a slave up or down; returns its previous state. A down slave's addresses are
     /// unknown destinations, it takes no multicast, and its queue is not polled.
     pub fn set_up(&self, slave: &str, up: bool) -> Result<bool, SwitchError> {
-        let index = self.ports[self.first_slave..]
-            .iter()
-            .position(|p| p.name == slave)
+        let index = self
+            .slave_index(slave)
             .ok_or_else(|| SwitchError::Config(format!("no slave is called \"{slave}\"")))?;
-        let was = self.dispatch.states.set(index as SlaveId, up).unwrap_or(up);
+        let was = self.dispatch.states.set(index, up).unwrap_or(up);
         if was != up {
             tracing::info!(slave, up, "slave state changed");
         }
@@ -347,6 +390,8 @@ fn in_flight(specs: &[PortSpec], lcores: u16) -> u32 {
                 descriptors += u32::from(DESCRIPTORS) * u32::from(spec.rx_queues + spec.tx_queues(lcores));
             }
             Backing::Ring(_) => rings += 1,
+            // The guest's frames are copied in and out: a vhost port holds no mbuf of ours.
+            Backing::Vhost(_) => {}
         }
     }
     let batches = BURST as u32 * 3; // the burst received, the drop batch, one batch sent
@@ -358,38 +403,59 @@ fn in_flight(specs: &[PortSpec], lcores: u16) -> u32 {
 /// The queues of one port: (its backend, its rx queues, one tx queue per lcore).
 type OpenedPort = (Backend, Vec<Rx>, Vec<Tx>);
 
-/// Opens and starts a port from its backing: a DPDK device string, or a pair of plain rings
-/// `<ring>_in` / `<ring>_out`, multi-producer so that every lcore writes `_out`.
-fn open_port(
-    eal: &Eal,
-    spec: &PortSpec,
-    phy: bool,
+/// What opening a port needs of the switch being built.
+struct OpenContext<'a> {
+    eal: &'a Eal,
     lcores: u16,
-    pool: &Mempool,
-) -> Result<OpenedPort, DpdkError> {
-    match &spec.conf.backing {
-        Backing::Device(device) => {
-            let port = EthPort::open(eal, device)?;
-            let setup = PortSetup {
-                rx_queues: spec.rx_queues,
-                tx_queues: spec.tx_queues(lcores),
-                rx_descriptors: DESCRIPTORS,
-                tx_descriptors: DESCRIPTORS,
-                allmulticast: phy,
-                mtu: spec.conf.mtu,
-                ..PortSetup::default()
-            };
-            let (rx, tx) = port.start(&setup, pool)?;
-            let rx = rx.into_iter().map(Rx::Eth).collect();
-            let tx = tx.into_iter().map(Tx::Eth).collect();
-            Ok((Backend::Eth(port), rx, tx))
-        }
-        Backing::Ring(name) => {
-            let into = Ring::create(eal, &format!("{name}_in"), RING_SIZE)?;
-            let out = Ring::create(eal, &format!("{name}_out"), RING_SIZE)?;
-            let rx = vec![Rx::Ring(into.clone())];
-            let tx = (0..lcores).map(|_| Tx::Ring(out.clone())).collect();
-            Ok((Backend::Ring(into, out), rx, tx))
+    pool: &'a Mempool,
+    states: &'a Arc<SlaveStates>,
+    quiescence: &'a Arc<Quiescence>,
+}
+
+impl OpenContext<'_> {
+    /// Opens and starts a port from its backing: a DPDK device string, a pair of plain rings
+    /// `<ring>_in` / `<ring>_out` (multi-producer, so that every lcore writes `_out`), or a
+    /// vhost-user socket (`slave` is then the slave it brings up and down).
+    fn open(&self, spec: &PortSpec, phy: bool, slave: Option<SlaveId>) -> Result<OpenedPort, DpdkError> {
+        let (eal, lcores) = (self.eal, self.lcores);
+        match &spec.conf.backing {
+            Backing::Device(device) => {
+                let port = EthPort::open(eal, device)?;
+                let setup = PortSetup {
+                    rx_queues: spec.rx_queues,
+                    tx_queues: spec.tx_queues(lcores),
+                    rx_descriptors: DESCRIPTORS,
+                    tx_descriptors: DESCRIPTORS,
+                    allmulticast: phy,
+                    mtu: spec.conf.mtu,
+                    ..PortSetup::default()
+                };
+                let (rx, tx) = port.start(&setup, self.pool)?;
+                let rx = rx.into_iter().map(Rx::Eth).collect();
+                let tx = tx.into_iter().map(Tx::Eth).collect();
+                Ok((Backend::Eth(port), rx, tx))
+            }
+            Backing::Ring(name) => {
+                let into = Ring::create(eal, &format!("{name}_in"), RING_SIZE)?;
+                let out = Ring::create(eal, &format!("{name}_out"), RING_SIZE)?;
+                let rx = vec![Rx::Ring(into.clone())];
+                let tx = (0..lcores).map(|_| Tx::Ring(out.clone())).collect();
+                Ok((Backend::Ring(into, out), rx, tx))
+            }
+            Backing::Vhost(vhost) => {
+                let slave = slave.ok_or_else(|| DpdkError::new("only a slave can be a vhost port", 22))?;
+                let (states, name) = (self.states.clone(), spec.name.to_string());
+                let on_state = Box::new(move |up: bool| {
+                    states.set(slave, up);
+                    tracing::info!(slave = %name, up, "slave state changed");
+                });
+                let quiescence = self.quiescence.clone();
+                let quiesce = Box::new(move || quiescence.wait());
+                let port = VhostSlave::open(eal, spec.name, vhost, on_state, quiesce)?;
+                let rx = vec![Rx::Vhost(port.link(), self.pool.clone())];
+                let tx = (0..lcores).map(|_| Tx::Vhost(port.link(), lcores > 1)).collect();
+                Ok((Backend::Vhost(port), rx, tx))
+            }
         }
     }
 }
@@ -406,8 +472,8 @@ fn master_mac(phy: &Backend, pc: &PortConf) -> Result<[u8; 6], SwitchError> {
         (Backend::Eth(port), Some(mac)) => unless_unsupported(port.set_mac(mac))
             .map(|()| mac)
             .map_err(port_error),
-        (Backend::Ring(..), Some(mac)) => Ok(mac),
-        (Backend::Ring(..), None) => Err(SwitchError::Config(format!(
+        (_, Some(mac)) => Ok(mac),
+        (_, None) => Err(SwitchError::Config(format!(
             "{}: a ring phy has no MAC of its own: give the one the slaves share as phy.mac",
             pc.at
         ))),
@@ -420,6 +486,7 @@ fn log_port(name: &str, backend: &Backend) {
         Backend::Eth(port) => port,
         // A switch may have a thousand: not one line each at the default level.
         Backend::Ring(..) => return tracing::debug!(port = name, "ring port ready"),
+        Backend::Vhost(_) => return tracing::debug!(port = name, "vhost socket ready"),
     };
     let driver = port.info().map(|i| i.driver).unwrap_or_default();
     match port.link() {

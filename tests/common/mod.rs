@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
 pub mod pcap;
+pub mod testpmd;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

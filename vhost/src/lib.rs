@@ -1,6 +1,206 @@
-//! vhost-user slave ports (server and client/reconnect mode, multiqueue, guest attach and
-//! detach events, MAC rewriting for guests whose MAC differs from the shared one).
+//! vhost-user slave ports, on DPDK's vhost library (through `dpdk_wrap::VhostSocket`): a vhost
+//! slave takes no ethdev. The slave is up while a guest is attached with both virtqueues of
+//! its queue pair enabled, and down otherwise; the owner learns each change through a
+//! callback, and a detach returns only once no lcore can still be using the guest's device.
 //!
-//! Not implemented yet: nothing here is used by the switch. The switch's port interface
-//! (`switch::port`, an enum over ethdev queues and rings) is where a vhost virtqueue variant
-//! goes, built on DPDK's vhost library so that a vhost slave takes no ethdev.
+//! Not yet here (issue 7): multiqueue, MAC rewriting for guests whose MAC differs, live
+//! migration announcements.
+
+use std::io::ErrorKind;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use conf::VhostConf;
+use dpdk_wrap::{DpdkError, Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket};
+use parking_lot::Mutex;
+
+/// Queue pair 0: the virtqueue into the guest (its rx) and out of it (its tx).
+const TO_GUEST: u16 = 0;
+const FROM_GUEST: u16 = 1;
+/// Both virtqueues of queue pair 0 enabled.
+const PAIR_ENABLED: u8 = 0b11;
+const NO_DEVICE: i32 = -1;
+
+/// What the switch does when a slave comes up or goes down.
+pub type OnState = Box<dyn Fn(bool) + Send + Sync>;
+/// Returns once every forwarding lcore has passed a point where it holds no device.
+pub type Quiesce = Box<dyn Fn() + Send + Sync>;
+
+/// The data-path side of a vhost slave, shared by the lcores and the vhost event thread.
+pub struct Link {
+    name: String,
+    /// The attached guest's device id, or `NO_DEVICE`.
+    device: AtomicI32,
+    /// Bit q set: virtqueue q enabled by the guest.
+    enabled: AtomicU8,
+    tx_retries: u8,
+    /// Taken per burst, only where several lcores send to this guest (one virtqueue must not
+    /// be used by two lcores at once).
+    tx_lock: Mutex<()>,
+    on_state: OnState,
+    quiesce: Quiesce,
+}
+
+impl Link {
+    /// The guest's device, if one is attached and its queue pair enabled.
+    #[inline(always)]
+    fn device(&self) -> Option<VhostDevice> {
+        let ready = self.enabled.load(Ordering::Acquire) & PAIR_ENABLED == PAIR_ENABLED;
+        // SeqCst: ordered with the lcores' quiescent points (see switch's `quiesce`).
+        match self.device.load(Ordering::SeqCst) {
+            NO_DEVICE => None,
+            id => ready.then(|| VhostDevice::from_id(id)),
+        }
+    }
+
+    /// Frames the guest sent, into the batch's free room, from `pool`.
+    #[inline]
+    pub fn recv(&self, pool: &Mempool, batch: &mut MbufBatch) -> usize {
+        self.device()
+            .map_or(0, |device| device.dequeue(FROM_GUEST, pool, batch))
+    }
+
+    /// Copies frames from the front of the batch into the guest, retrying a full virtqueue up
+    /// to `tx_retries` times while it makes progress; what it did not take stays in the batch.
+    /// `shared`: other lcores send to this guest too.
+    #[inline]
+    pub fn send(&self, batch: &mut MbufBatch, shared: bool) -> usize {
+        let Some(device) = self.device() else {
+            return 0;
+        };
+        let _guard = shared.then(|| self.tx_lock.lock());
+        let mut sent = device.enqueue(TO_GUEST, batch);
+        for _ in 0..self.tx_retries {
+            if batch.is_empty() {
+                break;
+            }
+            match device.enqueue(TO_GUEST, batch) {
+                0 => break,
+                more => sent += more,
+            }
+        }
+        sent
+    }
+
+    fn update_state(&self, was_up: bool) {
+        let up = self.device().is_some();
+        if up != was_up {
+            (self.on_state)(up);
+        }
+    }
+}
+
+impl VhostEvents for Link {
+    fn attached(&self, device: VhostDevice) {
+        let was_up = self.device().is_some();
+        self.device.store(device.id(), Ordering::Release);
+        tracing::info!(slave = %self.name, device = device.id(), "guest attached");
+        self.update_state(was_up);
+    }
+
+    fn detached(&self, device: VhostDevice) {
+        let was_up = self.device().is_some();
+        self.device.store(NO_DEVICE, Ordering::SeqCst);
+        self.enabled.store(0, Ordering::Release);
+        if was_up {
+            (self.on_state)(false);
+        }
+        // No lcore may be inside an enqueue or dequeue on the device when this returns.
+        (self.quiesce)();
+        tracing::info!(slave = %self.name, device = device.id(), "guest detached");
+    }
+
+    fn queue_state(&self, _device: VhostDevice, queue: u16, enabled: bool) {
+        let was_up = self.device().is_some();
+        if queue < 8 {
+            let bit = 1 << queue;
+            match enabled {
+                true => self.enabled.fetch_or(bit, Ordering::AcqRel),
+                false => self.enabled.fetch_and(!bit, Ordering::AcqRel),
+            };
+        }
+        if !enabled && was_up {
+            // A disabled queue is about to be torn down: nobody may be using it.
+            (self.on_state)(false);
+            (self.quiesce)();
+            return;
+        }
+        self.update_state(was_up);
+    }
+}
+
+/// A vhost-user slave port: its socket and its link. Dropping it unregisters the socket
+/// (detaching a guest) and removes the socket file it created.
+pub struct VhostSlave {
+    link: Arc<Link>,
+    /// Unregistering (on drop) detaches a guest through the link's events.
+    _socket: VhostSocket,
+}
+
+impl VhostSlave {
+    /// Creates (server) or connects to (client) the slave's socket. The slave starts down.
+    pub fn open(
+        eal: &Eal,
+        name: &str,
+        conf: &VhostConf,
+        on_state: OnState,
+        quiesce: Quiesce,
+    ) -> Result<VhostSlave, DpdkError> {
+        if !conf.client {
+            prepare_server_path(&conf.socket)?;
+        }
+        let link = Arc::new(Link {
+            name: name.to_string(),
+            device: AtomicI32::new(NO_DEVICE),
+            enabled: AtomicU8::new(0),
+            tx_retries: conf.tx_retries,
+            tx_lock: Mutex::new(()),
+            on_state,
+            quiesce,
+        });
+        let path = conf
+            .socket
+            .to_str()
+            .ok_or_else(|| DpdkError::new("the socket path is not UTF-8", 22))?;
+        let socket = VhostSocket::register(eal, path, conf.client, link.clone())?;
+        Ok(VhostSlave {
+            link,
+            _socket: socket,
+        })
+    }
+
+    /// The data-path side, for the lcores.
+    pub fn link(&self) -> Arc<Link> {
+        self.link.clone()
+    }
+
+    /// Is a guest attached (with its queue pair enabled)?
+    pub fn attached(&self) -> bool {
+        self.link.device().is_some()
+    }
+}
+
+/// Makes room for a server socket: its directory exists, and a socket file left by a switch
+/// that is gone is removed; one that a live process listens on is refused.
+fn prepare_server_path(path: &Path) -> Result<(), DpdkError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DpdkError::new(format!("creating {}: {e}", dir.display()), 5))?;
+    }
+    if path.exists() {
+        match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(DpdkError::new(format!("{} is in use", path.display()), 98)
+                    .with_hint("another process listens on it: give this slave another socket"))
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path)
+                    .map_err(|e| DpdkError::new(format!("removing stale {}: {e}", path.display()), 5))?;
+            }
+            Err(e) => return Err(DpdkError::new(format!("{}: {e}", path.display()), 5)),
+        }
+    }
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! The L2-mode dispatch decision (kernel: ipvlan_xmit_mode_l2, ipvlan_handle_mode_l2): pure,
 //! from a frame's classification to where it goes.
 
+use std::sync::Arc;
+
 use crate::classify::{Classified, Key, ETHERTYPE_PAUSE};
 use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
@@ -110,8 +112,9 @@ pub struct Dispatch {
     pub table: AddressTable,
     /// Indexed by SlaveId.
     pub filters: Vec<McFilter>,
-    /// A down slave owns no address and takes no multicast copy.
-    pub states: SlaveStates,
+    /// A down slave owns no address and takes no multicast copy. Shared with whoever brings
+    /// slaves up and down (a guest attaching, an operator).
+    pub states: Arc<SlaveStates>,
 }
 
 impl Dispatch {

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use etherparse::{
     EtherType, Ethernet2Header, IpHeaders, IpNumber, Ipv4Header, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header,
@@ -272,7 +273,7 @@ pub fn dispatch(flags: PortFlags) -> Dispatch {
             },
             McFilter::default(),
         ],
-        states: SlaveStates::new(SLAVE_COUNT, true),
+        states: Arc::new(SlaveStates::new(SLAVE_COUNT, true)),
     }
 }
 

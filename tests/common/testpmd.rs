@@ -1,0 +1,91 @@
+//! `dpdk-testpmd` as a virtio-user guest on a vhost-user socket: its one `net_virtio_user`
+//! port loops every frame back (io forwarding, loop topology), on CPU 0 with its own file
+//! prefix. (Also used by dpdk-wrap's vhost test.)
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running testpmd guest; killed on drop.
+pub struct Guest {
+    child: Child,
+    /// Told when testpmd forwards.
+    forwarding: std::sync::mpsc::Receiver<()>,
+}
+
+impl Guest {
+    /// Starts testpmd on `socket` and waits until it forwards (see `wait_forwarding`).
+    pub fn start(socket: &str, server: bool, name: &str) -> Guest {
+        let guest = Guest::spawn(socket, server, name);
+        guest.wait_forwarding();
+        guest
+    }
+
+    /// Starts testpmd on `socket` (`server`: testpmd listens, the switch connects).
+    pub fn spawn(socket: &str, server: bool, name: &str) -> Guest {
+        let server = if server { ",server=1" } else { "" };
+        // Line-buffered, so that its "Press enter to exit" reaches us through the pipe.
+        let mut child = Command::new("stdbuf")
+            .args([
+                "-oL",
+                "dpdk-testpmd",
+                "--lcores",
+                "0@0,1@0",
+                "--no-pci",
+                "--in-memory",
+            ])
+            .args([
+                "--single-file-segments",
+                "--file-prefix",
+                &format!("{name}-{}", std::process::id()),
+            ])
+            .args([
+                "--vdev",
+                &format!("net_virtio_user0,path={socket},queues=1{server}"),
+            ])
+            .args([
+                "--log-level",
+                "*:warning",
+                "--",
+                "--forward-mode=io",
+                "--port-topology=loop",
+            ])
+            .args(["--nb-cores=1", "--total-num-mbufs=2048"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dpdk-testpmd (package dpdk)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Press enter to exit") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        Guest {
+            child,
+            forwarding: rx,
+        }
+    }
+
+    /// Waits until testpmd forwards: before that it may still reset its queues, and the
+    /// frames in them.
+    pub fn wait_forwarding(&self) {
+        let started = self.forwarding.recv_timeout(Duration::from_secs(30));
+        assert!(started.is_ok(), "testpmd never started forwarding");
+    }
+
+    /// Kills the guest, as a crash would.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
