@@ -6,53 +6,7 @@
 
 mod common;
 
-use std::process::Command;
-
-struct Netns(String);
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        run("ip", &["netns", "add", &name]);
-        Netns(name)
-    }
-
-    /// Moves a host interface into this namespace and configures it.
-    fn adopt(&self, iface: &str, mac: &str, addr: &str) {
-        run("ip", &["link", "set", "dev", iface, "netns", &self.0]);
-        self.exec(&["ip", "link", "set", "dev", iface, "address", mac]);
-        self.exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{iface}.disable_ipv6=1")]);
-        self.exec(&["ip", "addr", "add", addr, "dev", iface]);
-        self.exec(&["ip", "link", "set", "dev", iface, "up"]);
-        self.exec(&["ip", "link", "set", "dev", "lo", "up"]);
-    }
-
-    fn exec(&self, cmd: &[&str]) -> std::process::Output {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(cmd)
-            .output()
-            .expect("ip netns exec");
-        assert!(
-            out.status.success(),
-            "{cmd:?} in {}: {}{}",
-            self.0,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd).args(args).status().expect(cmd);
-    assert!(status.success(), "{cmd} {args:?} failed");
-}
+use common::netns::Netns;
 
 #[test]
 fn kernel_pings_a_slave_through_the_switch_and_back() {

@@ -3,7 +3,9 @@
 //! ring-backed ports.
 #![allow(dead_code)] // each test binary uses its own subset of the harness
 
+pub mod netns;
 pub mod pcap;
+pub mod qemu;
 pub mod testpmd;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,158 @@
+//! Real QEMU guests on vhost-user sockets: a Debian cloud kernel and a busybox initramfs built
+//! by `tests/guest/make-guest.sh` (packages downloaded with apt, cached), booted under TCG
+//! (this host's /dev/kvm cannot run stock kernels). The guest configures eth0, pings a peer
+//! and/or runs a command, and prints `GUEST-RESULT: ok|fail ...` on its console.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Where the guest's kernel and initramfs are built, once per machine.
+const GUEST_DIR: &str = "/var/tmp/ipvsw-guest";
+
+/// Builds the guest if needed (idempotent, cached) and returns its directory.
+fn guest_dir() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/make-guest.sh");
+        let out = Command::new(&script)
+            .arg(GUEST_DIR)
+            .output()
+            .expect("make-guest.sh");
+        assert!(
+            out.status.success(),
+            "make-guest.sh: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(GUEST_DIR)
+    })
+}
+
+/// What a guest does.
+pub struct GuestPlan<'a> {
+    /// The vhost-user socket the switch listens on (QEMU connects).
+    pub socket: &'a Path,
+    pub mac: &'a str,
+    /// eth0's address, e.g. "10.0.0.2/24".
+    pub ip: &'a str,
+    /// Pings this address (after it answers ARP) three times.
+    pub peer: Option<&'a str>,
+    /// Then runs this busybox shell command; non-zero exit is a failure.
+    pub cmd: Option<&'a str>,
+    /// Stays up this long after its result.
+    pub linger_s: u32,
+}
+
+/// A booted guest; killed on drop.
+pub struct Qemu {
+    child: Child,
+    console: PathBuf,
+}
+
+impl Qemu {
+    pub fn boot(plan: &GuestPlan, console: PathBuf) -> Qemu {
+        let dir = guest_dir();
+        let mut append = format!(
+            "console=ttyS0 panic=-1 quiet ipv6.disable=1 guest_count=3 guest_linger={} guest_timeout=100 guest_ip={}",
+            plan.linger_s, plan.ip
+        );
+        if let Some(peer) = plan.peer {
+            append += &format!(" guest_peer={peer}");
+        }
+        if let Some(cmd) = plan.cmd {
+            append += &format!(" guest_cmd={}", base64(cmd.as_bytes()));
+        }
+        let _ = std::fs::remove_file(&console);
+        let stderr = std::fs::File::create(console.with_extension("err")).expect("QEMU's stderr file");
+        let child = Command::new("qemu-system-x86_64")
+            .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+            .args(["-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "256M"])
+            // Guest memory must be shared with the vhost backend.
+            .args(["-object", "memory-backend-memfd,id=mem,size=256M,share=on"])
+            .args(["-machine", "pc,memory-backend=mem"])
+            .arg("-kernel")
+            .arg(dir.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(dir.join("initrd.img"))
+            .args(["-append", &append])
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .arg("-chardev")
+            .arg(format!("socket,id=c0,path={}", plan.socket.display()))
+            .args(["-netdev", "vhost-user,id=n0,chardev=c0"])
+            // vectors=0: QEMU 7.2 with TCG, vhost-user and MSI-X crashes.
+            .args([
+                "-device",
+                &format!("virtio-net-pci,netdev=n0,mac={},romfile=,vectors=0", plan.mac),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("qemu-system-x86_64 (package qemu-system-x86)");
+        Qemu { child, console }
+    }
+
+    /// The guest's console so far, then what QEMU printed.
+    pub fn console(&self) -> String {
+        let read =
+            |path: &Path| String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+        format!(
+            "{}\n--- qemu stderr:\n{}",
+            read(&self.console),
+            read(&self.console.with_extension("err"))
+        )
+    }
+
+    /// Waits for the guest's result line; panics on a failure or after `timeout`.
+    pub fn expect_ok(&mut self, what: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let console = self.console();
+            if let Some(line) = console.lines().find(|l| l.starts_with("GUEST-RESULT: ")) {
+                assert!(line.starts_with("GUEST-RESULT: ok"), "{what}: {line}\n{console}");
+                return;
+            }
+            let exited = self.child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "{what}: no result ({exited:?}); console:\n{console}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the guest, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Standard base64 (the guest's kernel command line carries the command so).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
