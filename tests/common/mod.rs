@@ -115,6 +115,18 @@ pub fn finish(switch: Switch) -> BTreeMap<String, PortTotals> {
     stats
 }
 
+/// Runs a command to its end; panics with its output unless it succeeded.
+pub fn output_ok(command: &mut std::process::Command, what: &str) -> std::process::Output {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A fresh directory for one test's files.
 pub fn scratch_dir(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ipvsw-{test}-{}", std::process::id()));

@@ -21,19 +21,11 @@ impl Netns {
     }
 
     pub fn exec(&self, cmd: &[&str]) -> std::process::Output {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(cmd)
-            .output()
-            .expect("ip netns exec");
-        assert!(
-            out.status.success(),
-            "{cmd:?} in {}: {}{}",
-            self.0,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        let what = format!("{cmd:?} in {}", self.0);
+        super::output_ok(
+            Command::new("ip").args(["netns", "exec", &self.0]).args(cmd),
+            &what,
+        )
     }
 }
 

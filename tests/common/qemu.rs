@@ -16,16 +16,7 @@ fn guest_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/make-guest.sh");
-        let out = Command::new(&script)
-            .arg(GUEST_DIR)
-            .output()
-            .expect("make-guest.sh");
-        assert!(
-            out.status.success(),
-            "make-guest.sh: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::output_ok(Command::new(&script).arg(GUEST_DIR), "make-guest.sh");
         PathBuf::from(GUEST_DIR)
     })
 }
