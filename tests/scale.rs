@@ -78,3 +78,32 @@ fn a_thousand_and_twenty_four_slaves_forward_within_a_gigabyte() {
     let delivered: u64 = stats.values().map(|port| port.tx_packets).sum();
     assert_eq!(delivered, frames.len() as u64);
 }
+
+#[test]
+fn a_thousand_vhost_slaves_start_in_seconds_within_a_gigabyte() {
+    const VHOST_SLAVES: usize = 1000;
+    let dir = scratch_dir("vhost_scale");
+    let mut toml = String::from("[phy]\nring = \"phy\"\nmac = \"02:00:00:00:00:01\"\n[[slave]]\nname = \"r\"\nring = \"r\"\naddresses = [\"10.2.0.1/16\"]\n");
+    for i in 0..VHOST_SLAVES {
+        let [a, b, c, d] = address(i);
+        let socket = dir.join(format!("v{i}.sock"));
+        toml += &format!(
+            "[[slave]]\nname = \"v{i}\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"{a}.{b}.{c}.{d}/16\"]\n",
+            socket.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let (_eal, sw) = start("vhost_scale", &toml);
+    let seconds = started.elapsed().as_secs_f64();
+    let huge = hugepage_mib();
+    println!("{VHOST_SLAVES} vhost slaves: started in {seconds:.1} s, {huge} MiB of hugepages");
+    assert!(seconds < 30.0 && huge <= 1024);
+    assert!(dir.join("v999.sock").exists());
+    assert_eq!(sw.is_up("v0"), Some(false), "no guest: down");
+    // The other ports forward as before.
+    let to_r = udp4(MASTER, OUTSIDE, [192, 0, 2, 1], [10, 2, 0, 1], b"to r");
+    inject(&sw, "phy", std::slice::from_ref(&to_r));
+    assert_eq!(take(&sw, "r"), vec![to_r]);
+    finish(sw);
+    assert!(!dir.join("v0.sock").exists(), "sockets removed at exit");
+}

@@ -53,7 +53,7 @@ const EMPTY_POLLS_TO_IDLE: u32 = 64;
 /// Received frames after which every waiting batch is sent. Batches gather across bursts (fewer
 /// tx calls when frames spread over many ports) but only this far: frames held longer, for
 /// many destinations, go cold in the cache before they are sent.
-const FLUSH_AFTER: usize = 128;
+pub const FLUSH_AFTER: usize = 128;
 /// Idle queues polled per round, in turn. With a thousand idle slaves, polling each every
 /// round would cost more than the traffic; in turn, an idle queue waits a few hundred rounds
 /// (well under a millisecond under load, far less when idle) and is busy again from its

@@ -16,7 +16,7 @@ use switch_core::table::{AddressTable, SlaveId};
 use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, PortTotals};
-use crate::datapath::{Outputs, Poll, PortIndex, Role, Worker, PHY};
+use crate::datapath::{Outputs, Poll, PortIndex, Role, Worker, FLUSH_AFTER, PHY};
 use crate::port::{Rx, Tx};
 use crate::quiesce::Quiescence;
 
@@ -394,7 +394,8 @@ fn in_flight(specs: &[PortSpec], lcores: u16) -> u32 {
             Backing::Vhost(_) => {}
         }
     }
-    let batches = BURST as u32 * 3; // the burst received, the drop batch, one batch sent
+    // Frames waiting for a flush (and the burst that tips it over), the drop batch.
+    let batches = (FLUSH_AFTER + 2 * BURST) as u32;
     let per_lcore = MAX_POOL_CACHE * 3 / 2 + batches;
     let ring_mbufs = (rings * RING_SIZE).min(rings * 2 * BURST as u32 + SLOW_RING_SHARE);
     descriptors + ring_mbufs + u32::from(lcores) * per_lcore
