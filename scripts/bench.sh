@@ -50,9 +50,65 @@ run_testpmd() { # pcap (or "null-fwd")
   timeout -s INT "$((SECONDS_PER_RUN + 2))" dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory --file-prefix "bench-tp-$$" \
     "${vdevs[@]}" -- --forward-mode=io --nb-cores=1 --total-num-mbufs=32768 --stats-period 1 \
     </dev/null >"$work/testpmd.out" 2>&1 || true
-  # Per stats period: the Rx-pps of the measured ports, summed.
-  awk -v ports="^($ports)\$" '/NIC statistics for port/ {port = $(NF-1); if (port == 0 && n++) {print sum / 1e6; sum = 0}}
-       /Rx-pps:/ && port ~ ports {sum += $2}' "$work/testpmd.out" | tail -n +3 | median
+  testpmd_mpps "$work/testpmd.out" Rx-pps "$ports"
+}
+
+# Median over the stats periods after a 2 s warm-up of FIELD (Rx-pps or Tx-pps) summed over the
+# ports matching PORTS, in Mpps, from a testpmd output file.
+testpmd_mpps() { # file field ports
+  testpmd_periods "$@" | tail -n +3 | median
+}
+
+# Per stats period, FIELD summed over the ports matching PORTS, in Mpps.
+testpmd_periods() { # file field ports
+  awk -v field="$2:" -v ports="^($3)\$" '/NIC statistics for port/ {port = $(NF-1); if (port == 0 && n++) {print sum / 1e6; sum = 0}}
+       $1 == field && port ~ ports {sum += $2}' "$1"
+}
+
+# vhost cases: the backend (ipvlan-switch with a vhost slave, or testpmd with net_vhost and io
+# forwarding) forwards on lcore 1 (CPU 1); the guest is testpmd with net_virtio_user on CPU 0.
+# vhost-rx: phy net_pcap -> backend -> guest in rxonly, measured as what the guest's virtqueue
+# took (the backend's tx on the vhost port); vhost-tx: guest in txonly -> backend -> phy
+# net_null, measured at the phy's tx. Both ends are measured in the backend.
+guest() { # socket forward-mode
+  local i
+  for i in $(seq 200); do [ -S "$1" ] && break; sleep 0.05; done
+  timeout -s INT "$((SECONDS_PER_RUN + 1))" dpdk-testpmd --lcores 0@0,1@0 --no-pci --in-memory --single-file-segments \
+    --file-prefix "bench-guest-$$" --vdev "net_virtio_user0,path=$1,queues=1" -- --forward-mode="$2" --nb-cores=1 \
+    --total-num-mbufs=8192 --stats-period 1 </dev/null >"$work/guest.out" 2>&1 || true
+}
+
+run_vhost() { # switch|testpmd rx|tx
+  local sock=$work/vhost.sock phy mode=rxonly
+  phy="net_pcap0,rx_pcap=$work/vhost.pcap,infinite_rx=1"
+  [ "$2" = tx ] && phy="net_null0,no-rx=1" mode=txonly
+  rm -f "$sock"
+  if [ "$1" = switch ]; then
+    printf 'lcores = [1]\n[eal]\nargs = ["-l", "0,1", "--no-pci", "--in-memory", "--file-prefix", "bench-sw-%s"]\n' $$ >"$work/vhost.toml"
+    printf '[phy]\ndevice = "%s"\nmac = "02:00:00:00:00:01"\n[[slave]]\nname = "g"\n' "$phy" >>"$work/vhost.toml"
+    printf 'vhost = { socket = "%s" }\naddresses = ["10.0.0.11/24"]\n' "$sock" >>"$work/vhost.toml"
+    ./target/release/ipvlan-switch --config "$work/vhost.toml" \
+      --stats-period 1 --log-level warn >"$work/switch.out" 2>"$work/switch.err" &
+  else
+    dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory --file-prefix "bench-tp-$$" \
+      --vdev "net_vhost0,iface=$sock,queues=1" --vdev "$phy" -- --forward-mode=io --nb-cores=1 \
+      --total-num-mbufs=32768 --stats-period 1 </dev/null >"$work/testpmd.out" 2>&1 &
+  fi
+  local backend=$!
+  guest "$sock" "$mode"
+  # The backend runs as long as the guest does, then stops.
+  kill -INT "$backend" 2>/dev/null || true
+  wait "$backend" || true
+  # The port measured: the vhost slave (testpmd's port 0) or the phy (port 1). The backend
+  # runs before and after the guest: only the periods with traffic count, the first and last
+  # of them (partial) dropped.
+  local port=g testpmd_port=0
+  [ "$2" = tx ] && port=phy testpmd_port=1
+  case "$1" in
+    switch) { grep '^rates:' "$work/switch.out" || true; } |
+      sed -E "s/.*$port rx [0-9.]+ Mpps tx ([0-9.]+) Mpps.*/\1/" ;;
+    testpmd) testpmd_periods "$work/testpmd.out" Tx-pps "$testpmd_port" ;;
+  esac | awk '$1 > 0' | sed '1d;$d' | median
 }
 
 run_fwd() {
@@ -64,10 +120,11 @@ run_fwd() {
 # case -> make_pcap arguments, and busy/idle slaves.
 declare -A make_args=([ipv4]="v4 0 8" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8")
 declare -A slaves=([ipv4]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
-read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle}"
+read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
 for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
+./target/release/examples/make_pcap "$work/vhost.pcap" v4 0 1
 is_scale() { [[ "$1" == *busy* ]]; }
 median_of() { echo "$1" | tr ' ' '\n' | grep . | median; }
 declare -A tp sw base
@@ -76,6 +133,9 @@ for r in $(seq "$ROUNDS"); do
     if [ "$c" = null-fwd ]; then
       tp[$c]+="$(run_testpmd null-fwd) "
       sw[$c]+="$(run_fwd) "
+    elif [[ "$c" == vhost-* ]]; then
+      tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
+      sw[$c]+="$(run_vhost switch "${c#vhost-}") "
     else
       is_scale "$c" || tp[$c]+="$(run_testpmd "$work/$c.pcap") "
       sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "

@@ -121,12 +121,8 @@ impl VhostEvents for Link {
                 false => self.enabled.fetch_and(!bit, Ordering::AcqRel),
             };
         }
-        if !enabled && was_up {
-            // A disabled queue is about to be torn down: nobody may be using it.
-            (self.on_state)(false);
-            (self.quiesce)();
-            return;
-        }
+        // No wait here: the library calls this holding every virtqueue's lock, which an lcore
+        // inside an enqueue or dequeue holds too (the library serialises them itself).
         self.update_state(was_up);
     }
 }
