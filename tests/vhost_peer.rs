@@ -1,8 +1,10 @@
 //! A vhost-user slave against a real virtio-user peer: `dpdk-testpmd` with `net_virtio_user`
-//! (its own process and file prefix) looping frames back. The slave is down until the guest
-//! attaches (its address goes to the host port), carries frames both ways byte for byte while
-//! attached, goes down when the guest is killed, comes back with a new guest, and nothing
-//! leaks. In server mode (the switch listens) and client mode (testpmd listens).
+//! (its own process and file prefix) sending every frame back with MACs, IPs and UDP ports
+//! swapped (5tswap), as an answer. The slave is down until the guest attaches (its address goes
+//! to the host port), carries frames both ways byte for byte while attached (answers to the
+//! outside leave on the phy, answers to ring slave a reach a), goes down when the guest is
+//! killed, comes back with a new guest, and nothing leaks. In server mode (the switch listens)
+//! and client mode (testpmd listens), and with two forwarding lcores sending to the guest.
 
 mod common;
 
@@ -33,46 +35,66 @@ fn wait_until_up(sw: &Switch, up: bool) {
     assert_eq!(sw.guest_attached("g"), Some(up));
 }
 
-/// Frames from outside to the guest come back from it and leave on the phy, unchanged (dst
-/// MAC = the master's, so not slave-to-slave): every one, in order.
-fn loops_through_the_guest(sw: &Switch, count: usize) {
-    let frames: Vec<Vec<u8>> = (0..count)
-        .map(|i| {
-            udp4(
-                MASTER,
-                OUTSIDE,
-                [10, 0, 0, 1],
-                [10, 0, 0, 21],
-                &(i as u32).to_be_bytes(),
-            )
-        })
-        .collect();
+/// An IPv4 UDP frame from ports 5000 to 4000: what 5tswap makes of `udp4`'s 4000 to 5000.
+fn swapped(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, 64)
+        .udp(5000, 4000);
+    let mut out = Vec::new();
+    builder.write(&mut out, payload).unwrap();
+    out
+}
+
+/// Sends `frames` in from `from`, collects what comes out of `to`: every answer, in order.
+fn answers(sw: &Switch, from: &str, frames: &[Vec<u8>], to: &str, expected: &[Vec<u8>]) {
     let mut back = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     for chunk in frames.chunks(16) {
-        inject(sw, "phy", chunk);
-        back.extend(take(sw, "phy"));
+        inject(sw, from, chunk);
+        back.extend(take(sw, to));
     }
-    while back.len() < count {
+    while back.len() < expected.len() {
         assert!(
             Instant::now() < deadline,
-            "{} of {count} frames came back",
-            back.len()
+            "{} of {} answers came",
+            back.len(),
+            expected.len()
         );
         std::thread::sleep(Duration::from_millis(5));
-        back.extend(take(sw, "phy"));
+        back.extend(take(sw, to));
     }
-    assert_eq!(back, frames);
+    assert_eq!(back, expected);
 }
 
-fn guest_comes_and_goes(test: &str, client: bool) {
+/// The guest answers frames from outside (to the phy, its destination MAC the outside's) and
+/// from ring slave a (to a: dst MAC = src MAC = the master's, slave to slave).
+fn answers_through_the_guest(sw: &Switch, count: usize) {
+    let number = |i: usize| (i as u32).to_be_bytes();
+    let from_outside: Vec<_> = (0..count)
+        .map(|i| udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 21], &number(i)))
+        .collect();
+    let to_outside: Vec<_> = (0..count)
+        .map(|i| swapped(OUTSIDE, MASTER, [10, 0, 0, 21], [10, 0, 0, 1], &number(i)))
+        .collect();
+    answers(sw, "phy", &from_outside, "phy", &to_outside);
+    let from_a: Vec<_> = (0..count)
+        .map(|i| udp4(MASTER, MASTER, [10, 0, 0, 11], [10, 0, 0, 21], &number(i)))
+        .collect();
+    let to_a: Vec<_> = (0..count)
+        .map(|i| swapped(MASTER, MASTER, [10, 0, 0, 21], [10, 0, 0, 11], &number(i)))
+        .collect();
+    answers(sw, "a", &from_a, "a", &to_a);
+}
+
+/// `lcores`: (the EAL lcore map, the forwarding lcores).
+fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32])) {
     let socket = scratch_dir(test).join("g.sock");
     let socket = socket.to_str().unwrap();
     let _ = std::fs::remove_file(socket);
     // In client mode testpmd must listen first (it forwards once the switch connected); in
     // server mode the switch creates the socket.
-    let mut guest = client.then(|| Guest::spawn(socket, true, test));
-    let (_eal, sw) = start(test, &config(socket, client));
+    let mut guest = client.then(|| Guest::spawn(socket, true, "5tswap", test));
+    let (_eal, sw) = start_on_lcores(test, &config(socket, client), lcores.0, lcores.1);
     if let Some(guest) = &guest {
         guest.wait_forwarding();
     }
@@ -82,10 +104,10 @@ fn guest_comes_and_goes(test: &str, client: bool) {
         assert_eq!(sw.is_up("g"), Some(false));
         inject(&sw, "phy", std::slice::from_ref(&to_g));
         assert_eq!(take(&sw, "host"), vec![to_g.clone()]);
-        guest = Some(Guest::start(socket, false, test));
+        guest = Some(Guest::start(socket, false, "5tswap", test));
     }
     wait_until_up(&sw, true);
-    loops_through_the_guest(&sw, 200);
+    answers_through_the_guest(&sw, 100);
 
     // The guest dies: down, its traffic goes to the host, the ring slave is unaffected.
     guest.take().unwrap().stop();
@@ -101,12 +123,13 @@ fn guest_comes_and_goes(test: &str, client: bool) {
     if client {
         std::fs::remove_file(socket).unwrap();
     }
-    let _guest = Guest::start(socket, client, test);
+    let _guest = Guest::start(socket, client, "5tswap", test);
     wait_until_up(&sw, true);
-    loops_through_the_guest(&sw, 100);
+    answers_through_the_guest(&sw, 50);
     let stats = finish(sw);
     assert_eq!((stats["g"].rx_packets, stats["g"].tx_packets), (300, 300));
-    assert_eq!(stats["phy"].tx_packets, 300);
+    assert_eq!(stats["phy"].tx_packets, 150);
+    assert_eq!(stats["a"].tx_packets, 151);
     if !client {
         assert!(
             !std::path::Path::new(socket).exists(),
@@ -115,12 +138,21 @@ fn guest_comes_and_goes(test: &str, client: bool) {
     }
 }
 
+const ONE_LCORE: (&str, &[u32]) = ("0@0,1@1", &[1]);
+
 #[test]
 fn a_guest_attaches_to_a_server_socket_forwards_and_comes_back() {
-    guest_comes_and_goes("vhost_server", false);
+    guest_comes_and_goes("vhost_server", false, ONE_LCORE);
 }
 
 #[test]
 fn the_switch_connects_to_a_guests_socket_and_reconnects() {
-    guest_comes_and_goes("vhost_client", true);
+    guest_comes_and_goes("vhost_client", true, ONE_LCORE);
+}
+
+#[test]
+fn two_lcores_send_to_one_guest() {
+    // Lcores 1 and 2 share CPU 1: the phy and the guest are polled by lcore 1, ring slave a by
+    // lcore 2, so both send into the guest's one virtqueue (under its per-queue lock).
+    guest_comes_and_goes("vhost_two_lcores", false, ("0@0,1@1,2@1", &[1, 2]));
 }

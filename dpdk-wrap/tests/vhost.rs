@@ -69,7 +69,7 @@ fn a_virtio_user_peer_attaches_loops_frames_back_and_detaches() {
     let socket = VhostSocket::register(&eal, socket_path, false, recorder.clone()).expect("register");
     assert!(path.exists(), "server mode creates the socket");
 
-    let mut guest = testpmd::Guest::start(socket_path, false, "vhost-peer");
+    let mut guest = testpmd::Guest::start(socket_path, false, "io", "vhost-peer");
     wait_for("the guest's device", || recorder.device.lock().unwrap().is_some());
     wait_for("both virtqueues enabled", || {
         let queues = recorder.enabled.lock().unwrap();

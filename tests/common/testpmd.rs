@@ -1,6 +1,7 @@
 //! `dpdk-testpmd` as a virtio-user guest on a vhost-user socket: its one `net_virtio_user`
-//! port loops every frame back (io forwarding, loop topology), on CPU 0 with its own file
-//! prefix. (Also used by dpdk-wrap's vhost test.)
+//! port sends every frame back (loop topology) as it came (`io`) or with its MACs, IPs and
+//! ports swapped (`5tswap`), on CPU 0 with its own file prefix. (Also used by dpdk-wrap's
+//! vhost test.)
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,14 +16,15 @@ pub struct Guest {
 
 impl Guest {
     /// Starts testpmd on `socket` and waits until it forwards (see `wait_forwarding`).
-    pub fn start(socket: &str, server: bool, name: &str) -> Guest {
-        let guest = Guest::spawn(socket, server, name);
+    pub fn start(socket: &str, server: bool, mode: &str, name: &str) -> Guest {
+        let guest = Guest::spawn(socket, server, mode, name);
         guest.wait_forwarding();
         guest
     }
 
-    /// Starts testpmd on `socket` (`server`: testpmd listens, the switch connects).
-    pub fn spawn(socket: &str, server: bool, name: &str) -> Guest {
+    /// Starts testpmd on `socket` (`server`: testpmd listens, the switch connects), in
+    /// forwarding mode `mode`.
+    pub fn spawn(socket: &str, server: bool, mode: &str, name: &str) -> Guest {
         let server = if server { ",server=1" } else { "" };
         // Line-buffered, so that its "Press enter to exit" reaches us through the pipe.
         let mut child = Command::new("stdbuf")
@@ -47,7 +49,7 @@ impl Guest {
                 "--log-level",
                 "*:warning",
                 "--",
-                "--forward-mode=io",
+                &format!("--forward-mode={mode}"),
                 "--port-topology=loop",
             ])
             .args(["--nb-cores=1", "--total-num-mbufs=2048"])
