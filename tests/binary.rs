@@ -116,3 +116,41 @@ fn a_device_dpdk_refuses_is_reported_with_file_line_and_key() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn more_vhost_slaves_than_the_open_file_limit_holds_are_refused_with_the_fix() {
+    let dir = scratch_dir("nofile");
+    let config = dir.join("many.toml");
+    let mut toml = String::from("[phy]\ndevice = \"net_null0\"\n");
+    for i in 0..100 {
+        let socket = dir.join(format!("v{i}.sock"));
+        toml += &format!(
+            "[[slave]]\nname = \"v{i}\"\nvhost = {{ socket = \"{}\" }}\n",
+            socket.display()
+        );
+    }
+    std::fs::write(&config, toml).unwrap();
+    let switch = switch_command(&config, "nofile");
+    let args: Vec<String> = switch
+        .get_args()
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    // A limit of 512 cannot hold 100 vhost slaves (4 files each) and the rest.
+    let script = format!(
+        "ulimit -n 512 && exec '{}' {}",
+        switch.get_program().to_string_lossy(),
+        args.join(" ")
+    );
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("100 vhost slaves need about 656 open files and the limit is 512: raise it"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        !dir.join("v0.sock").exists(),
+        "refused before any socket was made"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

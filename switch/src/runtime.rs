@@ -97,6 +97,7 @@ impl Switch {
             )));
         }
         let lcore_ids = forwarding_lcores(eal, config)?;
+        check_open_files(config)?;
         let lcores = lcore_ids.len() as u16;
 
         // Every port, in PortIndex order: phy, host, slaves.
@@ -376,6 +377,34 @@ fn forwarding_lcores(eal: &Eal, config: &Config) -> Result<Vec<u32>, SwitchError
             "lcore {lcore} is not an enabled worker lcore: enabled are {workers:?} (the EAL -l list minus the main lcore)"
         ))),
         None => Ok(lcores.clone()),
+    }
+}
+
+/// Files the switch keeps open besides its vhost sockets (EAL, drivers, logs), generously.
+const OTHER_FILES: u64 = 256;
+
+/// Each vhost slave holds a socket (and a connected guest a few more fds): refuse a
+/// configuration the process's open-file limit cannot hold, before it fails half-way.
+fn check_open_files(config: &Config) -> Result<(), SwitchError> {
+    let vhost = config
+        .slaves
+        .iter()
+        .filter(|s| matches!(s.port.backing, Backing::Vhost(_)))
+        .count() as u64;
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<u64>().ok()
+        });
+    match limit {
+        // A guest adds its kick/call eventfds and memory-region fds: count 4 per slave.
+        Some(limit) if vhost > 0 && vhost * 4 + OTHER_FILES > limit => Err(SwitchError::Config(format!(
+            "{vhost} vhost slaves need about {} open files and the limit is {limit}: raise it \
+             (ulimit -n, or LimitNOFILE= in a systemd unit)",
+            vhost * 4 + OTHER_FILES
+        ))),
+        _ => Ok(()),
     }
 }
 
