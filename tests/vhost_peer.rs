@@ -14,10 +14,10 @@ use common::testpmd::Guest;
 use common::*;
 use switch::Switch;
 
-fn config(socket: &str, client: bool) -> String {
+fn config(socket: &str, client: bool, queues: u16) -> String {
     format!(
         "[phy]\nring = \"phy\"\nmac = \"02:00:00:00:00:01\"\n[host]\nring = \"host\"\n\
-         [[slave]]\nname = \"g\"\nvhost = {{ socket = \"{socket}\", client = {client} }}\n\
+         [[slave]]\nname = \"g\"\nvhost = {{ socket = \"{socket}\", client = {client}, queues = {queues} }}\n\
          addresses = [\"10.0.0.21/24\"]\n[[slave]]\nname = \"a\"\nring = \"a\"\naddresses = [\"10.0.0.11/24\"]\n"
     )
 }
@@ -32,7 +32,7 @@ fn wait_until_up(sw: &Switch, up: bool) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(sw.guest_attached("g"), Some(up));
+    assert_eq!(sw.guest_queue_pairs("g").map(|pairs| pairs > 0), Some(up));
 }
 
 /// An IPv4 UDP frame from ports 5000 to 4000: what 5tswap makes of `udp4`'s 4000 to 5000.
@@ -86,15 +86,15 @@ fn answers_through_the_guest(sw: &Switch, count: usize) {
     answers(sw, "a", &from_a, "a", &to_a);
 }
 
-/// `lcores`: (the EAL lcore map, the forwarding lcores).
-fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32])) {
+/// `lcores`: (the EAL lcore map, the forwarding lcores); `queues`: queue pairs of slave and guest.
+fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32]), queues: u16) {
     let socket = scratch_dir(test).join("g.sock");
     let socket = socket.to_str().unwrap();
     let _ = std::fs::remove_file(socket);
     // In client mode testpmd must listen first (it forwards once the switch connected); in
     // server mode the switch creates the socket.
-    let mut guest = client.then(|| Guest::spawn(socket, true, "5tswap", test));
-    let (_eal, sw) = start_on_lcores(test, &config(socket, client), lcores.0, lcores.1);
+    let mut guest = client.then(|| Guest::spawn(socket, true, queues, "5tswap", test));
+    let (_eal, sw) = start_on_lcores(test, &config(socket, client, queues), lcores.0, lcores.1);
     if let Some(guest) = &guest {
         guest.wait_forwarding();
     }
@@ -104,9 +104,19 @@ fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32])) {
         assert_eq!(sw.is_up("g"), Some(false));
         inject(&sw, "phy", std::slice::from_ref(&to_g));
         assert_eq!(take(&sw, "host"), vec![to_g.clone()]);
-        guest = Some(Guest::start(socket, false, "5tswap", test));
+        guest = Some(Guest::start(socket, false, queues, "5tswap", test));
     }
     wait_until_up(&sw, true);
+    // The guest enables its queue pairs one after the other.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sw.guest_queue_pairs("g") != Some(queues) {
+        assert!(
+            Instant::now() < deadline,
+            "queue pairs in use: {:?}",
+            sw.guest_queue_pairs("g")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     answers_through_the_guest(&sw, 100);
 
     // The guest dies: down, its traffic goes to the host, the ring slave is unaffected.
@@ -123,7 +133,7 @@ fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32])) {
     if client {
         std::fs::remove_file(socket).unwrap();
     }
-    let _guest = Guest::start(socket, client, "5tswap", test);
+    let _guest = Guest::start(socket, client, queues, "5tswap", test);
     wait_until_up(&sw, true);
     answers_through_the_guest(&sw, 50);
     let stats = finish(sw);
@@ -139,20 +149,28 @@ fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32])) {
 }
 
 const ONE_LCORE: (&str, &[u32]) = ("0@0,1@1", &[1]);
+const TWO_LCORES: (&str, &[u32]) = ("0@0,1@1,2@1", &[1, 2]);
 
 #[test]
 fn a_guest_attaches_to_a_server_socket_forwards_and_comes_back() {
-    guest_comes_and_goes("vhost_server", false, ONE_LCORE);
+    guest_comes_and_goes("vhost_server", false, ONE_LCORE, 1);
 }
 
 #[test]
 fn the_switch_connects_to_a_guests_socket_and_reconnects() {
-    guest_comes_and_goes("vhost_client", true, ONE_LCORE);
+    guest_comes_and_goes("vhost_client", true, ONE_LCORE, 1);
 }
 
 #[test]
-fn two_lcores_send_to_one_guest() {
+fn two_lcores_send_to_one_guest_on_one_queue_pair() {
     // Lcores 1 and 2 share CPU 1: the phy and the guest are polled by lcore 1, ring slave a by
-    // lcore 2, so both send into the guest's one virtqueue (under its per-queue lock).
-    guest_comes_and_goes("vhost_two_lcores", false, ("0@0,1@1,2@1", &[1, 2]));
+    // lcore 2, so both send into the guest's one receive virtqueue (under its per-queue lock).
+    guest_comes_and_goes("vhost_two_lcores", false, TWO_LCORES, 1);
+}
+
+#[test]
+fn two_lcores_send_to_a_guest_on_two_queue_pairs() {
+    // Lcore 1 sends on pair 0, lcore 2 (ring slave a's frames) on pair 1; testpmd answers on
+    // the pair a frame came in on, so the answers to a come out of the guest's second pair.
+    guest_comes_and_goes("vhost_multiqueue", false, TWO_LCORES, 2);
 }

@@ -23,6 +23,9 @@ const MTU_RANGE: RangeInclusive<u16> = 68..=9600;
 /// Mbufs a pool may be given: a few bursts up to 16 M (36 GiB of buffers).
 const POOL_MBUFS_RANGE: RangeInclusive<u32> = 16..=(1 << 24);
 
+/// Queue pairs a vhost slave may offer.
+const VHOST_QUEUES_RANGE: RangeInclusive<u16> = 1..=8;
+
 /// Retries of a burst a guest's full virtqueue refused (OVS's tx-retries-max: 0..=32, 8).
 const TX_RETRIES_RANGE: RangeInclusive<u8> = 0..=32;
 pub const DEFAULT_TX_RETRIES: u8 = 8;
@@ -175,8 +178,7 @@ fn vhost_port(source: &Source, key: &str, table: Spanned<FileVhost>) -> Result<V
     }
     let queues = match vhost.queues {
         Some(queues) => source.check_at(&queues, &format!("{key}.queues"), |&queues| {
-            // Multiqueue is not there yet: say so rather than offer queues nobody polls.
-            check_range(queues, 1..=1).map_err(|e| format!("{e}: only one queue pair is supported yet"))
+            check_range(queues, VHOST_QUEUES_RANGE)
         })?,
         None => 1,
     };

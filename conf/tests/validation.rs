@@ -381,10 +381,10 @@ fn vhost_slaves_name_a_socket_and_only_slaves_have_one() {
         "is required",
     );
     assert_error(
-        &vhost("{ socket = \"/s\", queues = 2 }"),
+        &vhost("{ socket = \"/s\", queues = 9 }"),
         6,
         "slave[0].vhost.queues",
-        "one queue pair",
+        "9 is not in 1..=8",
     );
     assert_error(
         &vhost("{ socket = \"/s\", tx_retries = 33 }"),

@@ -16,6 +16,8 @@ const FLAG_CLIENT: u64 = 1 << 0;
 /// offloads in either direction (CSUM 0, GUEST_CSUM 1, GUEST_TSO4/6 7/8, GUEST_ECN 9,
 /// GUEST_UFO 10, HOST_TSO4/6 11/12, HOST_ECN 13, HOST_UFO 14).
 const OFFLOAD_FEATURES: u64 = (1 << 0) | (1 << 1) | (0xff << 7);
+/// VIRTIO_NET_F_MQ: more than one queue pair.
+const MULTIQUEUE_FEATURE: u64 = 1 << 22;
 
 /// What a vhost socket tells its owner. Called from DPDK's vhost event thread.
 pub trait VhostEvents: Send + Sync {
@@ -37,11 +39,13 @@ pub struct VhostSocket {
 }
 
 impl VhostSocket {
-    /// Creates (server) or connects to (client, reconnecting) the socket at `path`.
+    /// Creates (server) or connects to (client, reconnecting) the socket at `path`; offers
+    /// multiqueue only when `multiqueue`.
     pub fn register(
         eal: &Eal,
         path: &str,
         client: bool,
+        multiqueue: bool,
         events: Arc<dyn VhostEvents>,
     ) -> Result<VhostSocket> {
         let cpath = c_string("vhost socket path", path)?;
@@ -53,9 +57,9 @@ impl VhostSocket {
             path: cpath,
             _eal: eal.clone(),
         };
+        let features = OFFLOAD_FEATURES | if multiqueue { 0 } else { MULTIQUEUE_FEATURE };
         // SAFETY: a registered path.
-        let rc =
-            unsafe { dpdk_sys::rte_vhost_driver_disable_features(socket.path.as_ptr(), OFFLOAD_FEATURES) };
+        let rc = unsafe { dpdk_sys::rte_vhost_driver_disable_features(socket.path.as_ptr(), features) };
         check(|| format!("rte_vhost_driver_disable_features({path})"), rc)?;
         SOCKETS.lock().unwrap().insert(path.to_string(), events);
         // SAFETY: a registered path; OPS is static.

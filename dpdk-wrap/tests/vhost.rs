@@ -66,10 +66,10 @@ fn a_virtio_user_peer_attaches_loops_frames_back_and_detaches() {
     let _ = std::fs::remove_file(&path);
     let socket_path = path.to_str().unwrap();
     let recorder = Arc::new(Recorder::default());
-    let socket = VhostSocket::register(&eal, socket_path, false, recorder.clone()).expect("register");
+    let socket = VhostSocket::register(&eal, socket_path, false, false, recorder.clone()).expect("register");
     assert!(path.exists(), "server mode creates the socket");
 
-    let mut guest = testpmd::Guest::start(socket_path, false, "io", "vhost-peer");
+    let mut guest = testpmd::Guest::start(socket_path, false, 1, "io", "vhost-peer");
     wait_for("the guest's device", || recorder.device.lock().unwrap().is_some());
     wait_for("both virtqueues enabled", || {
         let queues = recorder.enabled.lock().unwrap();

@@ -38,8 +38,9 @@ pub enum Tx {
     Eth(TxQueue),
     /// The port's `<name>_out` ring (multi-producer: every lcore writes it).
     Ring(Ring),
-    /// Into a vhost guest (copied); `true`: other lcores send to it too.
-    Vhost(Arc<Link>, bool),
+    /// Into a vhost guest (copied), on the queue pair of this lcore's lane (its index);
+    /// `true`: other lcores send to it too.
+    Vhost(Arc<Link>, u16, bool),
 }
 
 impl Tx {
@@ -49,7 +50,7 @@ impl Tx {
         match self {
             Tx::Eth(queue) => queue.send(batch),
             Tx::Ring(ring) => ring.enqueue(batch),
-            Tx::Vhost(link, shared) => link.send(batch, *shared),
+            Tx::Vhost(link, lane, shared) => link.send(batch, *lane, *shared),
         }
     }
 }

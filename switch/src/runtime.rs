@@ -288,13 +288,14 @@ impl Switch {
         self.slave_index(slave).map(|i| self.dispatch.states.is_up(i))
     }
 
-    /// Whether a guest is attached to vhost slave `slave` (`None`: no such vhost slave).
-    pub fn guest_attached(&self, slave: &str) -> Option<bool> {
+    /// Queue pairs the guest attached to vhost slave `slave` uses, 0 without a guest (`None`:
+    /// no such vhost slave).
+    pub fn guest_queue_pairs(&self, slave: &str) -> Option<u16> {
         self.ports
             .iter()
             .find(|p| p.name == slave)
             .and_then(|p| match &p.backend {
-                Backend::Vhost(port) => Some(port.attached()),
+                Backend::Vhost(port) => Some(port.queue_pairs()),
                 _ => None,
             })
     }
@@ -483,7 +484,9 @@ impl OpenContext<'_> {
                 let quiesce = Box::new(move || quiescence.wait());
                 let port = VhostSlave::open(eal, spec.name, vhost, on_state, quiesce)?;
                 let rx = vec![Rx::Vhost(port.link(), self.pool.clone())];
-                let tx = (0..lcores).map(|_| Tx::Vhost(port.link(), lcores > 1)).collect();
+                let tx = (0..lcores)
+                    .map(|lane| Tx::Vhost(port.link(), lane, lcores > 1))
+                    .collect();
                 Ok((Backend::Vhost(port), rx, tx))
             }
         }

@@ -16,15 +16,15 @@ pub struct Guest {
 
 impl Guest {
     /// Starts testpmd on `socket` and waits until it forwards (see `wait_forwarding`).
-    pub fn start(socket: &str, server: bool, mode: &str, name: &str) -> Guest {
-        let guest = Guest::spawn(socket, server, mode, name);
+    pub fn start(socket: &str, server: bool, queues: u16, mode: &str, name: &str) -> Guest {
+        let guest = Guest::spawn(socket, server, queues, mode, name);
         guest.wait_forwarding();
         guest
     }
 
-    /// Starts testpmd on `socket` (`server`: testpmd listens, the switch connects), in
-    /// forwarding mode `mode`.
-    pub fn spawn(socket: &str, server: bool, mode: &str, name: &str) -> Guest {
+    /// Starts testpmd on `socket` (`server`: testpmd listens, the switch connects) with
+    /// `queues` queue pairs, in forwarding mode `mode`.
+    pub fn spawn(socket: &str, server: bool, queues: u16, mode: &str, name: &str) -> Guest {
         let server = if server { ",server=1" } else { "" };
         // Line-buffered, so that its "Press enter to exit" reaches us through the pipe.
         let mut child = Command::new("stdbuf")
@@ -43,7 +43,7 @@ impl Guest {
             ])
             .args([
                 "--vdev",
-                &format!("net_virtio_user0,path={socket},queues=1{server}"),
+                &format!("net_virtio_user0,path={socket},queues={queues}{server}"),
             ])
             .args([
                 "--log-level",
@@ -52,7 +52,12 @@ impl Guest {
                 &format!("--forward-mode={mode}"),
                 "--port-topology=loop",
             ])
-            .args(["--nb-cores=1", "--total-num-mbufs=2048"])
+            .args([
+                "--nb-cores=1",
+                "--total-num-mbufs=4096",
+                &format!("--rxq={queues}"),
+                &format!("--txq={queues}"),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -1,26 +1,39 @@
 //! vhost-user slave ports, on DPDK's vhost library (through `dpdk_wrap::VhostSocket`): a vhost
 //! slave takes no ethdev. The slave is up while a guest is attached with both virtqueues of
-//! its queue pair enabled, and down otherwise; the owner learns each change through a
+//! its first queue pair enabled, and down otherwise; the owner learns each change through a
 //! callback, and a detach returns only once no lcore can still be using the guest's device.
+//! With several queue pairs, frames are read from every pair in use and each sending lcore
+//! uses the pair of its lane.
 //!
-//! Not yet here (issue 7): multiqueue, MAC rewriting for guests whose MAC differs, live
-//! migration announcements.
+//! Not yet here (issue 7): MAC rewriting for guests whose MAC differs, live migration
+//! announcements.
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use conf::VhostConf;
 use dpdk_wrap::{DpdkError, Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket};
 use parking_lot::Mutex;
 
-/// Queue pair 0: the virtqueue into the guest (its rx) and out of it (its tx).
-const TO_GUEST: u16 = 0;
-const FROM_GUEST: u16 = 1;
-/// Both virtqueues of queue pair 0 enabled.
-const PAIR_ENABLED: u8 = 0b11;
+/// Queue pair p: virtqueue 2p into the guest (its rx), 2p + 1 out of it (its tx).
+fn to_guest(pair: u16) -> u16 {
+    2 * pair
+}
+
+fn from_guest(pair: u16) -> u16 {
+    2 * pair + 1
+}
+
+/// Both virtqueues of `pair`, as bits of `Link::enabled`.
+fn pair_bits(pair: u16) -> u32 {
+    0b11 << (2 * pair)
+}
+
+/// Queue pairs a slave may have (`Link::enabled` holds 16 virtqueues).
+const MAX_QUEUE_PAIRS: u16 = 8;
 const NO_DEVICE: i32 = -1;
 
 /// What the switch does when a slave comes up or goes down.
@@ -34,20 +47,22 @@ pub struct Link {
     /// The attached guest's device id, or `NO_DEVICE`.
     device: AtomicI32,
     /// Bit q set: virtqueue q enabled by the guest.
-    enabled: AtomicU8,
+    enabled: AtomicU32,
+    /// Queue pairs configured (the guest may use fewer).
+    queues: u16,
     tx_retries: u8,
-    /// Taken per burst, only where several lcores send to this guest (one virtqueue must not
-    /// be used by two lcores at once).
-    tx_lock: Mutex<()>,
+    /// Per queue pair, taken per burst only where several lcores send to this guest (one
+    /// virtqueue must not be used by two lcores at once).
+    tx_locks: Box<[Mutex<()>]>,
     on_state: OnState,
     quiesce: Quiesce,
 }
 
 impl Link {
-    /// The guest's device, if one is attached and its queue pair enabled.
+    /// The guest's device, if one is attached and its first queue pair enabled.
     #[inline(always)]
     fn device(&self) -> Option<VhostDevice> {
-        let ready = self.enabled.load(Ordering::Acquire) & PAIR_ENABLED == PAIR_ENABLED;
+        let ready = self.enabled.load(Ordering::Acquire) & pair_bits(0) == pair_bits(0);
         // SeqCst: ordered with the lcores' quiescent points (see switch's `quiesce`).
         match self.device.load(Ordering::SeqCst) {
             NO_DEVICE => None,
@@ -55,28 +70,48 @@ impl Link {
         }
     }
 
-    /// Frames the guest sent, into the batch's free room, from `pool`.
-    #[inline]
-    pub fn recv(&self, pool: &Mempool, batch: &mut MbufBatch) -> usize {
-        self.device()
-            .map_or(0, |device| device.dequeue(FROM_GUEST, pool, batch))
+    /// Queue pairs in use: the enabled ones from the first on (a guest enables them in order).
+    #[inline(always)]
+    fn pairs(&self) -> u16 {
+        let enabled = self.enabled.load(Ordering::Acquire);
+        let more = (1..self.queues).take_while(|&p| enabled & pair_bits(p) == pair_bits(p));
+        1 + more.count() as u16
     }
 
-    /// Copies frames from the front of the batch into the guest, retrying a full virtqueue up
-    /// to `tx_retries` times while it makes progress; what it did not take stays in the batch.
-    /// `shared`: other lcores send to this guest too.
+    /// Frames the guest sent on its queue pairs, into the batch's free room, from `pool`.
     #[inline]
-    pub fn send(&self, batch: &mut MbufBatch, shared: bool) -> usize {
+    pub fn recv(&self, pool: &Mempool, batch: &mut MbufBatch) -> usize {
         let Some(device) = self.device() else {
             return 0;
         };
-        let _guard = shared.then(|| self.tx_lock.lock());
-        let mut sent = device.enqueue(TO_GUEST, batch);
+        let mut got = 0;
+        for pair in 0..self.pairs() {
+            if batch.is_full() {
+                break;
+            }
+            got += device.dequeue(from_guest(pair), pool, batch);
+        }
+        got
+    }
+
+    /// Copies frames from the front of the batch into the guest, on the queue pair of `lane`
+    /// (the sending lcore's index), retrying a full virtqueue up to `tx_retries` times while it
+    /// makes progress; what it did not take stays in the batch. `shared`: other lcores send to
+    /// this guest too.
+    #[inline]
+    pub fn send(&self, batch: &mut MbufBatch, lane: u16, shared: bool) -> usize {
+        let Some(device) = self.device() else {
+            return 0;
+        };
+        let pair = lane % self.pairs();
+        let _guard = shared.then(|| self.tx_locks[usize::from(pair)].lock());
+        let queue = to_guest(pair);
+        let mut sent = device.enqueue(queue, batch);
         for _ in 0..self.tx_retries {
             if batch.is_empty() {
                 break;
             }
-            match device.enqueue(TO_GUEST, batch) {
+            match device.enqueue(queue, batch) {
                 0 => break,
                 more => sent += more,
             }
@@ -114,7 +149,7 @@ impl VhostEvents for Link {
 
     fn queue_state(&self, _device: VhostDevice, queue: u16, enabled: bool) {
         let was_up = self.device().is_some();
-        if queue < 8 {
+        if queue < 2 * MAX_QUEUE_PAIRS {
             let bit = 1 << queue;
             match enabled {
                 true => self.enabled.fetch_or(bit, Ordering::AcqRel),
@@ -150,9 +185,10 @@ impl VhostSlave {
         let link = Arc::new(Link {
             name: name.to_string(),
             device: AtomicI32::new(NO_DEVICE),
-            enabled: AtomicU8::new(0),
+            enabled: AtomicU32::new(0),
+            queues: conf.queues.min(MAX_QUEUE_PAIRS),
             tx_retries: conf.tx_retries,
-            tx_lock: Mutex::new(()),
+            tx_locks: (0..conf.queues).map(|_| Mutex::new(())).collect(),
             on_state,
             quiesce,
         });
@@ -160,7 +196,7 @@ impl VhostSlave {
             .socket
             .to_str()
             .ok_or_else(|| DpdkError::new("the socket path is not UTF-8", 22))?;
-        let socket = VhostSocket::register(eal, path, conf.client, link.clone())?;
+        let socket = VhostSocket::register(eal, path, conf.client, conf.queues > 1, link.clone())?;
         Ok(VhostSlave {
             link,
             _socket: socket,
@@ -172,9 +208,12 @@ impl VhostSlave {
         self.link.clone()
     }
 
-    /// Is a guest attached (with its queue pair enabled)?
-    pub fn attached(&self) -> bool {
-        self.link.device().is_some()
+    /// Queue pairs the attached guest uses; 0 without a guest (or with its first pair off).
+    pub fn queue_pairs(&self) -> u16 {
+        match self.link.device() {
+            Some(_) => self.link.pairs(),
+            None => 0,
+        }
     }
 }
 
