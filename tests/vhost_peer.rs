@@ -35,14 +35,9 @@ fn wait_until_up(sw: &Switch, up: bool) {
     assert_eq!(sw.guest_queue_pairs("g").map(|pairs| pairs > 0), Some(up));
 }
 
-/// An IPv4 UDP frame from ports 5000 to 4000: what 5tswap makes of `udp4`'s 4000 to 5000.
+/// What 5tswap makes of a `udp4` frame: MACs, addresses and UDP ports swapped.
 fn swapped(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
-    let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
-        .ipv4(src, dst, 64)
-        .udp(5000, 4000);
-    let mut out = Vec::new();
-    builder.write(&mut out, payload).unwrap();
-    out
+    udp4_ports(dst_mac, src_mac, src, dst, (UDP_PORTS.1, UDP_PORTS.0), payload)
 }
 
 /// Sends `frames` in from `from`, collects what comes out of `to`: every answer, in order.

@@ -164,9 +164,24 @@ pub const BROADCAST: [u8; 6] = [0xff; 6];
 
 /// An Ethernet + IPv4 + UDP frame built with etherparse.
 pub fn udp4(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    udp4_ports(dst_mac, src_mac, src, dst, UDP_PORTS, payload)
+}
+
+/// The (source, destination) UDP ports of `udp4` and `udp6`.
+pub const UDP_PORTS: (u16, u16) = (4000, 5000);
+
+/// As `udp4`, with the given (source, destination) UDP ports.
+pub fn udp4_ports(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    (src_port, dst_port): (u16, u16),
+    payload: &[u8],
+) -> Vec<u8> {
     let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv4(src, dst, 64)
-        .udp(4000, 5000);
+        .udp(src_port, dst_port);
     let mut out = Vec::with_capacity(builder.size(payload.len()));
     builder.write(&mut out, payload).unwrap();
     out
@@ -176,7 +191,7 @@ pub fn udp4(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], payl
 pub fn udp6(dst_mac: [u8; 6], src_mac: [u8; 6], src: [u8; 16], dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
     let builder = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv6(src, dst, 64)
-        .udp(4000, 5000);
+        .udp(UDP_PORTS.0, UDP_PORTS.1);
     let mut out = Vec::with_capacity(builder.size(payload.len()));
     builder.write(&mut out, payload).unwrap();
     out
