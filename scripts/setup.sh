@@ -3,7 +3,7 @@
 set -euo pipefail
 
 HUGE_MB=${HUGE_MB:-1024}   # free 2 MB hugepage memory to make sure of
-APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev iproute2 iputils-ping qemu-system-x86)
+APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev iproute2 iputils-ping qemu-system-x86 tcpdump)
 
 die() { echo "setup: ERROR: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (sudo $0): DPDK needs hugepages, and tests create network namespaces"

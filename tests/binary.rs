@@ -5,20 +5,9 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-
-fn switch_command(config: &std::path::Path, test: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipvlan-switch"));
-    cmd.arg("--config")
-        .arg(config)
-        .arg("--eal-args")
-        .arg(eal_args(test).join(" "))
-        .arg("--log-level")
-        .arg("warn");
-    cmd
-}
 
 #[test]
 fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
@@ -50,7 +39,7 @@ fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
     );
     std::fs::write(path("switch.toml"), config).unwrap();
 
-    let mut child = switch_command(&dir.join("switch.toml"), "binary")
+    let mut child = switch_binary(&dir.join("switch.toml"), "binary")
         .arg("--stats-out")
         .arg(path("stats.json"))
         .stdout(Stdio::piped())
@@ -58,19 +47,7 @@ fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
         .unwrap();
     // The pcap is read at once; give the EAL time to start and the lcore to forward.
     std::thread::sleep(Duration::from_secs(3));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the switch did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}");
+    stop_binary(&mut child, "INT");
     let table = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
     assert!(
         table.contains("rx_packets") && table.contains("phy"),
@@ -102,7 +79,7 @@ fn a_device_dpdk_refuses_is_reported_with_file_line_and_key() {
         "lcores = [1]\n[phy]\ndevice = \"net_null0\"\n[[slave]]\nname = \"a\"\ndevice = \"net_nosuchdriver0\"\n",
     )
     .unwrap();
-    let out = switch_command(&config, "bad").output().unwrap();
+    let out = switch_binary(&config, "bad").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -130,7 +107,7 @@ fn more_vhost_slaves_than_the_open_file_limit_holds_are_refused_with_the_fix() {
         );
     }
     std::fs::write(&config, toml).unwrap();
-    let switch = switch_command(&config, "nofile");
+    let switch = switch_binary(&config, "nofile");
     let args: Vec<String> = switch
         .get_args()
         .map(|a| format!("'{}'", a.to_string_lossy()))

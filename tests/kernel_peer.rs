@@ -29,9 +29,9 @@ addresses = ["10.99.0.11/24"]
     let lan = Netns::new(format!("ivlan{id}"));
     let guest = Netns::new(format!("ivguest{id}"));
     // A tap's kernel side starts with the PMD's MAC, the master's: the LAN peer needs its own.
-    lan.adopt(&wire_if, "02:00:00:00:00:99", "10.99.0.1/24");
+    lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.99.0.1/24"]);
     // The slave shares the master's MAC.
-    guest.adopt(&slave_if, "02:00:00:00:00:01", "10.99.0.11/24");
+    guest.adopt(&slave_if, "02:00:00:00:00:01", &["10.99.0.11/24"]);
 
     lan.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.11"]);
     guest.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.1"]);

@@ -29,17 +29,19 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
     );
     let (_eal, sw) = common::start("qemu_guests", &toml);
     let lan = Netns::new(format!("ivqlan{id}"));
-    lan.adopt(&wire_if, "02:00:00:00:00:99", "10.0.0.1/24");
+    lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
 
     // b pings the LAN for the whole test (100 pings, 20 s): busybox ping fails on any loss.
     let mut b = Qemu::boot(
         &GuestPlan {
             socket: &sock_b,
+            listen: false,
             mac: MASTER_MAC,
             ip: "10.0.0.3/24",
             peer: None,
             cmd: Some("ping -c 100 -i 0.2 -w 60 10.0.0.1"),
             linger_s: 0,
+            ipv6: false,
         },
         dir.join("b.log"),
     );
@@ -47,11 +49,13 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
     // the first one killed after its result, as a crash.
     let plan_a = GuestPlan {
         socket: &sock_a,
+        listen: false,
         mac: MASTER_MAC,
         ip: "10.0.0.2/24",
         peer: Some("10.0.0.3"),
         cmd: Some("ping -c 3 -i 0.2 -w 10 10.0.0.1"),
         linger_s: 60,
+        ipv6: false,
     };
     let mut a = Qemu::boot(&plan_a, dir.join("a1.log"));
     a.expect_ok("guest a", BOOT);
@@ -76,4 +80,92 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
     assert!(stats["a"].rx_packets >= 12, "{stats:?}");
     // The LAN answered both guests: 3 + 3 + 100 echo replies at least.
     assert!(stats["phy"].rx_packets >= 106, "{stats:?}");
+}
+
+/// Waits (up to 20 s) until interface `iface` exists in this namespace: the switch made its TAP.
+fn wait_for_link(iface: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::process::Command::new("ip")
+        .args(["link", "show", "dev", iface])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(std::time::Instant::now() < deadline, "the switch made no {iface}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// QEMU listens on the sockets, the switch binary connects (client mode), and is restarted
+/// while the guests run: they reconnect, and reach each other and the LAN again.
+#[test]
+fn client_mode_guests_reconnect_when_the_switch_restarts() {
+    let id = std::process::id() % 100_000;
+    let dir = common::scratch_dir("qemu_restart");
+    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
+    let wire_if = format!("ivr{id}");
+    let config = dir.join("switch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n\
+             [[slave]]\nname = \"a\"\nvhost = {{ socket = \"{}\", client = true }}\naddresses = [\"10.0.0.2/24\"]\n\
+             [[slave]]\nname = \"b\"\nvhost = {{ socket = \"{}\", client = true }}\naddresses = [\"10.0.0.3/24\"]\n",
+            sock_a.display(),
+            sock_b.display()
+        ),
+    )
+    .unwrap();
+    let lan = Netns::new(format!("ivrlan{id}"));
+    // Each guest pings the LAN and the other guest for ever, printing a line per answer (the
+    // quotes keep the command line QEMU prints from matching).
+    let pinger = |peer: &str| {
+        format!(
+            "while :; do ping -c 1 -W 1 10.0.0.1 >/dev/null && echo LAN-\"\"OK; \
+             ping -c 1 -W 1 {peer} >/dev/null && echo PEER-\"\"OK; sleep 0.2; done"
+        )
+    };
+    let (cmd_a, cmd_b) = (pinger("10.0.0.3"), pinger("10.0.0.2"));
+    let plan = |socket, ip, cmd| GuestPlan {
+        socket,
+        listen: true,
+        mac: MASTER_MAC,
+        ip,
+        peer: None,
+        cmd: Some(cmd),
+        linger_s: 0,
+        ipv6: false,
+    };
+    // QEMU waits for the switch to connect before it boots the guest.
+    let mut a = Qemu::boot(&plan(&sock_a, "10.0.0.2/24", &cmd_a), dir.join("a.log"));
+    let mut b = Qemu::boot(&plan(&sock_b, "10.0.0.3/24", &cmd_b), dir.join("b.log"));
+
+    let mut answers = (0, 0, 0, 0);
+    for run in ["first", "restarted"] {
+        let mut switch = common::switch_binary(&config, "qemu_restart")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_link(&wire_if);
+        lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
+        // Three more answers of each kind, to each guest, from this switch.
+        answers = (answers.0 + 3, answers.1 + 3, answers.2 + 3, answers.3 + 3);
+        a.wait_for("LAN-OK", answers.0, BOOT);
+        a.wait_for("PEER-OK", answers.1, BOOT);
+        b.wait_for("LAN-OK", answers.2, BOOT);
+        b.wait_for("PEER-OK", answers.3, BOOT);
+        let count = |guest: &Qemu, text: &str| guest.console().matches(text).count();
+        answers = (
+            count(&a, "LAN-OK"),
+            count(&a, "PEER-OK"),
+            count(&b, "LAN-OK"),
+            count(&b, "PEER-OK"),
+        );
+        eprintln!("{run} switch: answers {answers:?}");
+        common::stop_binary(&mut switch, "TERM");
+    }
+    a.kill();
+    b.kill();
 }

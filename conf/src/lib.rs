@@ -48,6 +48,9 @@ pub struct VhostConf {
     /// Times a burst the guest's full virtqueue did not take is offered again before the rest
     /// is dropped and counted.
     pub tx_retries: u8,
+    /// The guest's own MAC, if it is not the master's: the switch rewrites to and from it.
+    /// Unset: learned from the guest's frames.
+    pub guest_mac: Option<[u8; 6]>,
 }
 
 impl Backing {

@@ -188,11 +188,20 @@ fn vhost_port(source: &Source, key: &str, table: Spanned<FileVhost>) -> Result<V
         })?,
         None => DEFAULT_TX_RETRIES,
     };
+    let guest_mac = vhost
+        .guest_mac
+        .map(|mac| {
+            source.parse_at(&mac, &format!("{key}.guest_mac"), |text| {
+                parse_mac_cast(text, false)
+            })
+        })
+        .transpose()?;
     Ok(VhostConf {
         socket: PathBuf::from(socket.into_inner()),
         client: vhost.client.unwrap_or(false),
         queues,
         tx_retries,
+        guest_mac,
     })
 }
 

@@ -48,7 +48,8 @@ pub(crate) struct FilePort {
     pub mtu: Option<Spanned<u16>>,
 }
 
-/// A slave's `vhost = { socket = "...", client = false, queues = 1, tx_retries = 8 }`.
+/// A slave's `vhost = { socket = "...", client = false, queues = 1, tx_retries = 8,
+/// guest_mac = "..." }`.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileVhost {
@@ -56,6 +57,7 @@ pub(crate) struct FileVhost {
     pub client: Option<bool>,
     pub queues: Option<Spanned<u16>>,
     pub tx_retries: Option<Spanned<u8>>,
+    pub guest_mac: Option<Spanned<String>>,
 }
 
 /// One `[[slave]]`: its port has no MAC (slaves share the master's) and one queue.
@@ -171,6 +173,7 @@ fn backing_keys(backing: &Backing) -> BackingKeys {
                 client: Some(vhost.client),
                 queues: Some(unplaced(vhost.queues)),
                 tx_retries: Some(unplaced(vhost.tx_retries)),
+                guest_mac: vhost.guest_mac.as_ref().map(|mac| unplaced(format_mac(mac))),
             })),
             ..none
         },

@@ -118,6 +118,18 @@ impl Mbuf {
         Ok(())
     }
 
+    /// A private copy of every byte of the packet (all segments, into one or more mbufs of
+    /// `pool`), for a writer whose buffer is shared.
+    pub fn copy(&self, pool: &crate::Mempool) -> Result<Mbuf> {
+        // SAFETY: a valid mbuf and pool; the copy, if any, is a new mbuf we own.
+        let raw = unsafe { dpdk_sys::rte_pktmbuf_copy(self.0.as_ptr(), pool.as_ptr(), 0, u32::MAX) };
+        if raw.is_null() {
+            return Err(DpdkError::new("rte_pktmbuf_copy: pool empty", 105));
+        }
+        // SAFETY: non-null and made for us.
+        Ok(unsafe { Mbuf::from_raw(raw) })
+    }
+
     /// The number of segments (1 unless chained).
     pub fn segments(&self) -> u16 {
         // SAFETY: reads one field of a valid mbuf.

@@ -18,6 +18,10 @@ const FLAG_CLIENT: u64 = 1 << 0;
 const OFFLOAD_FEATURES: u64 = (1 << 0) | (1 << 1) | (0xff << 7);
 /// VIRTIO_NET_F_MQ: more than one queue pair.
 const MULTIQUEUE_FEATURE: u64 = 1 << 22;
+/// VIRTIO_NET_F_GUEST_ANNOUNCE: without it, QEMU has the backend announce a migrated guest
+/// (VHOST_USER_SEND_RARP: the library hands the application a RARP) and the switch announces
+/// the slave's addresses itself, from the master's MAC.
+const GUEST_ANNOUNCE_FEATURE: u64 = 1 << 21;
 
 /// What a vhost socket tells its owner. Called from DPDK's vhost event thread.
 pub trait VhostEvents: Send + Sync {
@@ -57,7 +61,8 @@ impl VhostSocket {
             path: cpath,
             _eal: eal.clone(),
         };
-        let features = OFFLOAD_FEATURES | if multiqueue { 0 } else { MULTIQUEUE_FEATURE };
+        let features =
+            OFFLOAD_FEATURES | GUEST_ANNOUNCE_FEATURE | if multiqueue { 0 } else { MULTIQUEUE_FEATURE };
         // SAFETY: a registered path.
         let rc = unsafe { dpdk_sys::rte_vhost_driver_disable_features(socket.path.as_ptr(), features) };
         check(|| format!("rte_vhost_driver_disable_features({path})"), rc)?;
@@ -162,6 +167,12 @@ impl VhostDevice {
         // SAFETY: the first `done` were copied into the guest: ours to free.
         unsafe { batch.free_front(done) };
         done
+    }
+
+    /// Frames the guest has queued on virtqueue `queue` (odd) that no dequeue took yet.
+    pub fn pending(&self, queue: u16) -> u32 {
+        // SAFETY: the device is live (see the type's contract); DPDK checks the queue index.
+        unsafe { dpdk_sys::rte_vhost_rx_queue_count(self.vid, queue) }
     }
 
     /// Moves frames the guest sent on virtqueue `queue` (odd) into the batch's free room,

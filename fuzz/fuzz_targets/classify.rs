@@ -1,6 +1,6 @@
 //! Any bytes through `classify` (whole, and as a chain whose first segment is a prefix), then
-//! through both L2 dispatch directions under every port flag, one slave down: no panic, and the
-//! invariants below hold.
+//! through both L2 dispatch directions (and a guest's) under every port flag, one slave down,
+//! and through a guest's MAC rewrite: no panic, and the invariants below hold.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
+use switch_core::guest_mac::to_master;
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use switch_core::PortFlags;
@@ -118,6 +119,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         }
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
+        Verdict::Announce(_) => panic!("from_slave announced"),
     }
 }
 
@@ -155,7 +157,34 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
                 assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
         }
-        Verdict::Phy | Verdict::Drop(_) => panic!("from_phy gave {v:?}"),
+        Verdict::Phy | Verdict::Drop(_) | Verdict::Announce(_) => panic!("from_phy gave {v:?}"),
+    }
+}
+
+/// A guest's frame from anything but the master's unicast MAC gets the master's as source,
+/// keeps its length, and dispatches as before but for its source MAC.
+fn check_to_master(data: &[u8], whole: &Classified) {
+    let mut frame = data.to_vec();
+    let learned = to_master(&mut frame, &MASTER_MAC);
+    assert_eq!(frame.len(), data.len());
+    let Some(own) = learned else {
+        assert!(data[6..12] == MASTER_MAC || data[6] & 1 == 1);
+        assert_eq!(frame, data);
+        return;
+    };
+    assert_eq!(own[..], data[6..12]);
+    assert_eq!(frame[6..12], MASTER_MAC);
+    let c = classify(&frame, frame.len()).unwrap();
+    assert_eq!(c, Classified { src: MASTER_MAC, ..*whole });
+}
+
+/// A guest's frame dispatches as a slave's, but for the RARP of a migrated guest.
+fn check_from_guest(d: &Dispatch, sender: SlaveId, c: &Classified) {
+    let v = d.from_guest(sender, Some(c));
+    if c.ethertype == 0x8035 && !c.tagged {
+        assert_eq!(v, Verdict::Announce(sender));
+    } else {
+        assert_eq!(v, d.from_slave(sender, Some(c)));
     }
 }
 
@@ -190,12 +219,14 @@ fuzz_target!(|data: &[u8]| {
         // The first byte picks where the first segment ends.
         let head = ETH_HLEN + usize::from(data[0]) % (data.len() - ETH_HLEN + 1);
         check_chained(data, c, head);
+        check_to_master(data, c);
     }
     for d in dispatches() {
         if let Some(c) = &classified {
             check_classification(data, c);
             let sender = SlaveId::from(data[data.len() - 1]) % SLAVES;
             check_from_slave(d, sender, c);
+            check_from_guest(d, sender, c);
             check_from_phy(d, c);
         } else {
             assert_eq!(d.from_slave(0, None), Verdict::Drop(DropReason::Malformed));

@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{Mbuf, MbufBatch, BURST};
-use switch_core::classify::classify;
+use dpdk_wrap::{Mbuf, MbufBatch, Mempool, BURST};
+use switch_core::classify::{classify, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
+use switch_core::guest_mac::{self, GuestMacs};
 use switch_core::table::SlaveId;
 
 use crate::counters::{LcoreCounters, PortCounters};
@@ -24,6 +25,8 @@ pub enum Role {
     Phy,
     Host,
     Slave(SlaveId),
+    /// A slave whose peer is a vhost guest: its MAC may be its own (see `guest_mac`).
+    Guest(SlaveId),
 }
 
 /// An rx queue this lcore polls.
@@ -86,6 +89,8 @@ struct Dest {
     listed: bool,
     /// Longest frame the port takes (MTU + Ethernet header + one VLAN tag).
     max_frame: u32,
+    /// A vhost guest's slave: its unicast frames get the guest's own MAC, if it has one.
+    guest: Option<SlaveId>,
 }
 
 impl Dest {
@@ -106,6 +111,21 @@ impl Dest {
     }
 }
 
+/// What every lcore knows of the switch's ports besides its own queues on them.
+pub struct PortMap {
+    /// The longest frame each port takes, by PortIndex.
+    pub max_frame: Vec<u32>,
+    pub host: Option<PortIndex>,
+    pub first_slave: PortIndex,
+    pub master_mac: [u8; 6],
+    /// The vhost guests' own MACs, by SlaveId.
+    pub guest_macs: Arc<GuestMacs>,
+    /// By SlaveId, the frames that announce the slave's addresses on the phy.
+    pub announcements: Vec<Vec<Vec<u8>>>,
+    /// Where announcements and private copies come from.
+    pub pool: Mempool,
+}
+
 /// The transmit side of one lcore, indexed by PortIndex.
 pub struct Outputs {
     dests: Vec<Dest>,
@@ -114,17 +134,21 @@ pub struct Outputs {
     dirty: Vec<PortIndex>,
     host: Option<PortIndex>,
     first_slave: PortIndex,
+    map: Arc<PortMap>,
     /// Frames dropped in this burst, freed together.
     trash: MbufBatch,
 }
 
 impl Outputs {
-    /// `tx[port]` is this lcore's queue on each port, `max_frame[port]` the longest frame it takes.
-    pub fn new(tx: Vec<Tx>, max_frame: Vec<u32>, host: Option<PortIndex>, first_slave: PortIndex) -> Outputs {
+    /// `tx[port]` is this lcore's queue on each port.
+    pub fn new(tx: Vec<Tx>, map: Arc<PortMap>) -> Outputs {
+        let first_slave = map.first_slave;
         let dests: Vec<Dest> = tx
             .into_iter()
-            .zip(max_frame)
-            .map(|(tx, max_frame)| Dest {
+            .zip(&map.max_frame)
+            .enumerate()
+            .map(|(port, (tx, &max_frame))| Dest {
+                guest: matches!(tx, Tx::Vhost(..)).then(|| (port - first_slave) as SlaveId),
                 tx,
                 batch: MbufBatch::new(),
                 bytes: 0,
@@ -135,8 +159,9 @@ impl Outputs {
         Outputs {
             dirty: Vec::with_capacity(dests.len()),
             dests,
-            host,
+            host: map.host,
             first_slave,
+            map,
             trash: MbufBatch::new(),
         }
     }
@@ -149,18 +174,25 @@ impl Outputs {
         }
     }
 
-    /// Queues `m` for port `to`; an oversize frame is dropped and counted on `to`.
+    /// Queues `m` for port `to`; an oversize frame is dropped and counted on `to`. A unicast
+    /// frame for a guest with a MAC of its own is addressed to that MAC.
     #[inline(always)]
-    fn deliver(&mut self, to: PortIndex, m: Mbuf, multicast: bool, counters: &LcoreCounters) {
+    fn deliver(&mut self, to: PortIndex, mut m: Mbuf, multicast: bool, counters: &LcoreCounters) {
         let c = &counters.ports[to];
-        let dest = &mut self.dests[to];
+        let dest = &self.dests[to];
         if m.pkt_len() > dest.max_frame {
             c.drop(DropReason::Mtu, 1);
             return self.discard(m);
         }
         if multicast {
             c.multicast.add(1);
+        } else if let Some(mac) = dest.guest.and_then(|s| self.map.guest_macs.get(s)) {
+            m = match addressed_to(m, &self.map.master_mac, &mac, &self.map.pool) {
+                Some(m) => m,
+                None => return c.drop(DropReason::PoolEmpty, 1),
+            };
         }
+        let dest = &mut self.dests[to];
         if !dest.listed {
             dest.listed = true;
             self.dirty.push(to);
@@ -218,6 +250,24 @@ impl Outputs {
         }
     }
 
+    /// Sends the frames announcing `slave`'s addresses on the phy (its guest moved).
+    #[cold]
+    fn announce(&mut self, slave: SlaveId, counters: &LcoreCounters) {
+        let map = self.map.clone();
+        for frame in &map.announcements[usize::from(slave)] {
+            let made = map.pool.alloc().and_then(|mut m| m.append(frame).map(|()| m));
+            match made {
+                Ok(m) => self.deliver(PHY, m, true, counters),
+                Err(_) => counters.ports[PHY].drop(DropReason::PoolEmpty, 1),
+            }
+        }
+        tracing::info!(
+            slave,
+            frames = map.announcements[usize::from(slave)].len(),
+            "addresses announced on the phy"
+        );
+    }
+
     /// Sends every batch with frames waiting, one tx burst each.
     #[inline]
     fn flush(&mut self, counters: &LcoreCounters) {
@@ -245,15 +295,25 @@ impl Outputs {
         ingress.rx_packets.add(batch.len() as u64);
         let mut bytes = 0u64;
         let mut drain = batch.drain();
-        while let Some(m) = drain.next() {
+        while let Some(mut m) = drain.next() {
             if let Some(next) = drain.peek_ahead(PREFETCH_AHEAD - 1) {
                 next.prefetch_data();
             }
             bytes += u64::from(m.pkt_len());
+            if let Role::Guest(s) = role {
+                // A vhost dequeue gives a private mbuf: data_mut always has it.
+                let own = m
+                    .data_mut()
+                    .and_then(|data| guest_mac::to_master(data, &dispatch.master_mac));
+                if let Some(own) = own {
+                    self.map.guest_macs.learn(s, own);
+                }
+            }
             let class = classify(m.data(), m.pkt_len() as usize);
             let verdict = match role {
                 Role::Phy => dispatch.from_phy(class.as_ref()),
                 Role::Slave(s) => dispatch.from_slave(s, class.as_ref()),
+                Role::Guest(s) => dispatch.from_guest(s, class.as_ref()),
                 // The master's own transmissions bypass ipvlan.
                 Role::Host => Verdict::Phy,
             };
@@ -269,6 +329,11 @@ impl Outputs {
                     self.discard(m);
                 }
                 Verdict::Flood(flood) => self.flood(m, dispatch, flood, ingress, counters),
+                Verdict::Announce(s) => {
+                    ingress.drop(DropReason::Rarp, 1);
+                    self.discard(m);
+                    self.announce(s, counters);
+                }
             }
         }
         drop(drain);
@@ -346,9 +411,12 @@ impl Worker {
     #[inline]
     fn poll(&mut self, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> usize {
         let poll = &mut self.polls[i];
-        let down = matches!(poll.role, Role::Slave(s) if !self.dispatch.states.is_up(s));
+        let down = matches!(poll.role, Role::Slave(s) | Role::Guest(s) if !self.dispatch.states.is_up(s));
         let got = if down { 0 } else { poll.rx.recv(batch) };
         if got == 0 {
+            if !down && poll.rx.starved() {
+                counters.ports[poll.port].drop(DropReason::PoolEmpty, 1);
+            }
             poll.empty_polls = match down {
                 true => EMPTY_POLLS_TO_IDLE,
                 false => poll.empty_polls.saturating_add(1),
@@ -369,4 +437,25 @@ impl Worker {
         self.out.flush(counters);
         self.since_flush = 0;
     }
+}
+
+/// `m` addressed to the guest whose MAC is `guest` (`guest_mac::to_guest`); a shared buffer
+/// is copied first (the other owners keep theirs). `None`: no mbuf for the copy.
+#[inline(always)]
+fn addressed_to(mut m: Mbuf, master: &[u8; 6], guest: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
+    match m.data_mut().filter(|data| data.len() >= ETH_HLEN) {
+        Some(frame) => {
+            guest_mac::to_guest(frame, master, guest);
+            Some(m)
+        }
+        None => private_copy(&m, master, guest, pool),
+    }
+}
+
+#[cold]
+fn private_copy(m: &Mbuf, master: &[u8; 6], guest: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
+    let mut copy = m.copy(pool).ok()?;
+    let frame = copy.data_mut().filter(|data| data.len() >= ETH_HLEN)?;
+    guest_mac::to_guest(frame, master, guest);
+    Some(copy)
 }

@@ -33,6 +33,18 @@ impl Rx {
     }
 }
 
+impl Rx {
+    /// After a receive that brought nothing: did frames wait that the pool had no mbufs for?
+    /// (Only a vhost guest's queue can tell; a device counts its own misses.)
+    #[inline]
+    pub fn starved(&self) -> bool {
+        match self {
+            Rx::Vhost(link, pool) => link.starved(pool),
+            Rx::Eth(_) | Rx::Ring(_) => false,
+        }
+    }
+}
+
 /// Where one lcore writes a port's frames.
 pub enum Tx {
     Eth(TxQueue),

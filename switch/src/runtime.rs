@@ -9,14 +9,16 @@ use std::sync::Arc;
 
 use conf::{Backing, Config, Mode, PortConf};
 use dpdk_wrap::{DpdkError, Eal, EthPort, LcoreJob, Mempool, PortSetup, Ring, BURST};
+use switch_core::announce::announcements;
 use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
+use switch_core::guest_mac::GuestMacs;
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, PortTotals};
-use crate::datapath::{Outputs, Poll, PortIndex, Role, Worker, FLUSH_AFTER, PHY};
+use crate::datapath::{Outputs, Poll, PortIndex, PortMap, Role, Worker, FLUSH_AFTER, PHY};
 use crate::port::{Rx, Tx};
 use crate::quiesce::Quiescence;
 
@@ -127,6 +129,12 @@ impl Switch {
                 states.set(i as SlaveId, false);
             }
         }
+        let guest_macs = Arc::new(GuestMacs::new(config.slaves.iter().map(
+            |s| match &s.port.backing {
+                Backing::Vhost(vhost) => vhost.guest_mac,
+                _ => None,
+            },
+        )));
         let stop = Arc::new(AtomicBool::new(false));
         let quiescence = Arc::new(Quiescence::new(usize::from(lcores), stop.clone()));
 
@@ -150,6 +158,7 @@ impl Switch {
             lcores,
             pool: &pool,
             states: &states,
+            guest_macs: &guest_macs,
             quiescence: &quiescence,
         };
         for (index, spec) in specs.iter().enumerate() {
@@ -211,7 +220,10 @@ impl Switch {
             let role = match index {
                 PHY => Role::Phy,
                 i if i < first_slave => Role::Host,
-                i => Role::Slave((i - first_slave) as SlaveId),
+                i => match config.slaves[i - first_slave].port.backing {
+                    Backing::Vhost(_) => Role::Guest((i - first_slave) as SlaveId),
+                    _ => Role::Slave((i - first_slave) as SlaveId),
+                },
             };
             for rx in queues {
                 polls[next % usize::from(lcores)].push(Poll::new(index, role, rx));
@@ -227,11 +239,28 @@ impl Switch {
 
         let counters: Arc<Vec<LcoreCounters>> =
             Arc::new((0..lcores).map(|_| LcoreCounters::new(ports.len())).collect());
-        let host = config.host.as_ref().map(|_| PHY + 1);
+        let map = Arc::new(PortMap {
+            max_frame,
+            host: config.host.as_ref().map(|_| PHY + 1),
+            first_slave,
+            master_mac,
+            guest_macs,
+            announcements: config
+                .slaves
+                .iter()
+                .map(|s| {
+                    announcements(
+                        &master_mac,
+                        &s.addresses.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+                    )
+                })
+                .collect(),
+            pool: pool.clone(),
+        });
         let mut jobs = Vec::new();
         let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
         for (i, ((polls, tx), lcore)) in lcore_work {
-            let out = Outputs::new(tx, max_frame.clone(), host, first_slave);
+            let out = Outputs::new(tx, map.clone());
             let worker = Worker::new(polls, out, dispatch.clone(), quiescence.clone(), i);
             let (counters, stop_flag) = (counters.clone(), stop.clone());
             match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
@@ -440,6 +469,7 @@ struct OpenContext<'a> {
     lcores: u16,
     pool: &'a Mempool,
     states: &'a Arc<SlaveStates>,
+    guest_macs: &'a Arc<GuestMacs>,
     quiescence: &'a Arc<Quiescence>,
 }
 
@@ -476,8 +506,13 @@ impl OpenContext<'_> {
             Backing::Vhost(vhost) => {
                 let slave = slave.ok_or_else(|| DpdkError::new("only a slave can be a vhost port", 22))?;
                 let (states, name) = (self.states.clone(), spec.name.to_string());
+                let guest_macs = self.guest_macs.clone();
                 let on_state = Box::new(move |up: bool| {
                     states.set(slave, up);
+                    if !up {
+                        // The next guest may have another MAC.
+                        guest_macs.forget(slave);
+                    }
                     tracing::info!(slave = %name, up, "slave state changed");
                 });
                 let quiescence = self.quiescence.clone();

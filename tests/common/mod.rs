@@ -54,6 +54,40 @@ pub fn start_on_lcores(test: &str, toml: &str, lcore_map: &str, lcores: &[u32]) 
     (eal, switch)
 }
 
+/// The ipvlan-switch binary with configuration file `config` and a test's EAL arguments.
+pub fn switch_binary(config: &std::path::Path, test: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipvlan-switch"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--eal-args")
+        .arg(eal_args(test).join(" "))
+        .arg("--log-level")
+        .arg("warn");
+    cmd
+}
+
+/// Stops a running switch binary with SIG`signal` (INT or TERM); panics unless it exits
+/// successfully within 20 s.
+pub fn stop_binary(child: &mut std::process::Child, signal: &str) {
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the switch did not stop on SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
 /// Offers frames to the switch on a ring-backed port, as if that port received them.
 pub fn inject(switch: &Switch, port: &str, frames: &[Vec<u8>]) {
     let (into, _) = switch

@@ -3,6 +3,8 @@
 //! (this host's /dev/kvm cannot run stock kernels). The guest configures eth0, pings a peer
 //! and/or runs a command, and prints `GUEST-RESULT: ok|fail ...` on its console.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -23,8 +25,9 @@ fn guest_dir() -> &'static Path {
 
 /// What a guest does.
 pub struct GuestPlan<'a> {
-    /// The vhost-user socket the switch listens on (QEMU connects).
+    /// The vhost-user socket: the switch listens on it (QEMU connects), or QEMU does (`listen`).
     pub socket: &'a Path,
+    pub listen: bool,
     pub mac: &'a str,
     /// eth0's address, e.g. "10.0.0.2/24".
     pub ip: &'a str,
@@ -34,21 +37,28 @@ pub struct GuestPlan<'a> {
     pub cmd: Option<&'a str>,
     /// Stays up this long after its result.
     pub linger_s: u32,
+    /// IPv6 on (the guest then has a link-local address and sends ND of its own).
+    pub ipv6: bool,
 }
 
 /// A booted guest; killed on drop.
 pub struct Qemu {
     child: Child,
     console: PathBuf,
+    /// QEMU's monitor (QMP) socket.
+    qmp: PathBuf,
 }
 
 impl Qemu {
     pub fn boot(plan: &GuestPlan, console: PathBuf) -> Qemu {
         let dir = guest_dir();
         let mut append = format!(
-            "console=ttyS0 panic=-1 quiet ipv6.disable=1 guest_count=3 guest_linger={} guest_timeout=100 guest_ip={}",
+            "console=ttyS0 panic=-1 quiet guest_count=3 guest_linger={} guest_timeout=100 guest_ip={}",
             plan.linger_s, plan.ip
         );
+        if !plan.ipv6 {
+            append += " ipv6.disable=1";
+        }
         if let Some(peer) = plan.peer {
             append += &format!(" guest_peer={peer}");
         }
@@ -56,6 +66,8 @@ impl Qemu {
             append += &format!(" guest_cmd={}", base64(cmd.as_bytes()));
         }
         let _ = std::fs::remove_file(&console);
+        let qmp = console.with_extension("qmp");
+        let listen = if plan.listen { ",server=on,wait=off" } else { "" };
         let stderr = std::fs::File::create(console.with_extension("err")).expect("QEMU's stderr file");
         let child = Command::new("qemu-system-x86_64")
             .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
@@ -71,19 +83,66 @@ impl Qemu {
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .arg("-chardev")
-            .arg(format!("socket,id=c0,path={}", plan.socket.display()))
+            .arg(format!("socket,id=c0,path={}{listen}", plan.socket.display()))
             .args(["-netdev", "vhost-user,id=n0,chardev=c0"])
             // vectors=0: QEMU 7.2 with TCG, vhost-user and MSI-X crashes.
             .args([
                 "-device",
                 &format!("virtio-net-pci,netdev=n0,mac={},romfile=,vectors=0", plan.mac),
             ])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .expect("qemu-system-x86_64 (package qemu-system-x86)");
-        Qemu { child, console }
+        Qemu { child, console, qmp }
+    }
+
+    /// Has QEMU announce the guest as after a live migration (QMP `announce-self`, `rounds`
+    /// times): without GUEST_ANNOUNCE it asks the vhost backend to send a RARP for the guest.
+    pub fn announce(&self, rounds: u32) {
+        let mut monitor = UnixStream::connect(&self.qmp).expect("QEMU's QMP socket");
+        let mut lines = BufReader::new(monitor.try_clone().unwrap()).lines();
+        let mut ask = |request: String| {
+            writeln!(monitor, "{request}").unwrap();
+            // Skip the greeting and events up to the answer.
+            loop {
+                let line = lines.next().expect("QMP closed").unwrap();
+                if line.contains("\"return\"") || line.contains("\"error\"") {
+                    assert!(line.contains("\"return\""), "QMP {request}: {line}");
+                    return;
+                }
+            }
+        };
+        ask(r#"{"execute": "qmp_capabilities"}"#.to_string());
+        ask(format!(
+            r#"{{"execute": "announce-self", "arguments": {{"initial": 50, "max": 550, "rounds": {rounds}, "step": 100}}}}"#
+        ));
+    }
+
+    /// Waits until the console shows `text` at least `count` times; panics after `timeout`.
+    pub fn wait_for(&mut self, text: &str, count: usize, timeout: Duration) {
+        let what = format!("{text} seen {count} times");
+        self.wait_until(&what, timeout, |console| console.matches(text).count() >= count);
+    }
+
+    /// Returns the console once `done` holds for it; panics if QEMU exits or after `timeout`.
+    fn wait_until(&mut self, what: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let console = self.console();
+            if done(&console) {
+                return console;
+            }
+            let exited = self.child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "waiting for {what} ({exited:?}); console:\n{console}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The guest's console so far, then what QEMU printed.
@@ -99,20 +158,10 @@ impl Qemu {
 
     /// Waits for the guest's result line; panics on a failure or after `timeout`.
     pub fn expect_ok(&mut self, what: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let console = self.console();
-            if let Some(line) = console.lines().find(|l| l.starts_with("GUEST-RESULT: ")) {
-                assert!(line.starts_with("GUEST-RESULT: ok"), "{what}: {line}\n{console}");
-                return;
-            }
-            let exited = self.child.try_wait().unwrap();
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "{what}: no result ({exited:?}); console:\n{console}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let result = |console: &str| console.lines().any(|l| l.starts_with("GUEST-RESULT: "));
+        let console = self.wait_until(&format!("{what}'s result"), timeout, result);
+        let line = console.lines().find(|l| l.starts_with("GUEST-RESULT: ")).unwrap();
+        assert!(line.starts_with("GUEST-RESULT: ok"), "{what}: {line}\n{console}");
     }
 
     /// Kills the guest, as a crash would.

@@ -4,9 +4,6 @@
 //! callback, and a detach returns only once no lcore can still be using the guest's device.
 //! With several queue pairs, frames are read from every pair in use and each sending lcore
 //! uses the pair of its lane.
-//!
-//! Not yet here (issue 7): MAC rewriting for guests whose MAC differs, live migration
-//! announcements.
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
@@ -15,7 +12,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use conf::VhostConf;
-use dpdk_wrap::{DpdkError, Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket};
+use dpdk_wrap::{DpdkError, Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket, BURST};
 use parking_lot::Mutex;
 
 /// Queue pair p: virtqueue 2p into the guest (its rx), 2p + 1 out of it (its tx).
@@ -92,6 +89,16 @@ impl Link {
             got += device.dequeue(from_guest(pair), pool, batch);
         }
         got
+    }
+
+    /// The guest has frames waiting that the last receive could not take for want of mbufs
+    /// (they stay in its queue; checked only after a receive that brought nothing).
+    pub fn starved(&self, pool: &Mempool) -> bool {
+        let Some(device) = self.device() else {
+            return false;
+        };
+        let waiting = (0..self.pairs()).any(|pair| device.pending(from_guest(pair)) > 0);
+        waiting && pool.available() < BURST as u32
     }
 
     /// Copies frames from the front of the batch into the guest, on the queue pair of `lane`

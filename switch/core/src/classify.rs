@@ -29,6 +29,8 @@ const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// 802.3x flow control: never forwarded.
 pub const ETHERTYPE_PAUSE: u16 = 0x8808;
+/// Reverse ARP: what QEMU has the vhost backend send for a guest after live migration.
+pub const ETHERTYPE_RARP: u16 = 0x8035;
 const IPPROTO_ICMPV6: u8 = 58;
 const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::classify::{Classified, Key, ETHERTYPE_PAUSE};
+use crate::classify::{Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP};
 use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
 use crate::PortFlags;
@@ -32,10 +32,13 @@ pub enum DropReason {
     PoolEmpty,
     /// The device's receive queue was full (driver counter).
     RxMissed,
+    /// A RARP the vhost library sent for a guest that moved: not forwarded; the slave's
+    /// addresses are announced on the phy instead.
+    Rarp,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::NoKey,
@@ -47,6 +50,7 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::PoolEmpty,
         DropReason::RxMissed,
+        DropReason::Rarp,
     ];
 
     /// The counter's name in reports.
@@ -62,6 +66,7 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::PoolEmpty => "pool_empty",
             DropReason::RxMissed => "rx_missed",
+            DropReason::Rarp => "rarp",
         }
     }
 }
@@ -77,6 +82,8 @@ pub enum Verdict {
     Host(DropReason),
     Flood(Flood),
     Drop(DropReason),
+    /// Announce this slave's addresses on the phy (its guest moved); the frame is dropped.
+    Announce(SlaveId),
 }
 
 /// Multicast/broadcast: a copy to every slave whose filter takes the group (but `except`, the
@@ -161,6 +168,16 @@ impl Dispatch {
             });
         }
         Verdict::Phy
+    }
+
+    /// A frame a vhost guest sent (its MAC already the master's): as a slave's, but the RARP
+    /// QEMU has the vhost library send after a live migration becomes announcements.
+    #[inline]
+    pub fn from_guest(&self, sender: SlaveId, c: Option<&Classified>) -> Verdict {
+        match c {
+            Some(c) if c.ethertype == ETHERTYPE_RARP && !c.tagged => Verdict::Announce(sender),
+            _ => self.from_slave(sender, c),
+        }
     }
 
     /// A frame from the wire (ipvlan_handle_mode_l2).

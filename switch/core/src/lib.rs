@@ -1,9 +1,13 @@
 //! The ipvlan semantics as pure functions, free of DPDK and of the configuration format: what a
 //! frame is (`classify`), who owns an address (`table`), whether a slave is up (`state`), and
-//! where a frame goes (`dispatch`). Bytes in, decision out: unit-tested and fuzzed anywhere.
+//! where a frame goes (`dispatch`); and the frames the switch rewrites or makes itself: a
+//! guest's own MAC hidden behind the master's (`guest_mac`), the announcements of a slave's
+//! addresses (`announce`). Bytes in, decision out: unit-tested and fuzzed anywhere.
 
+pub mod announce;
 pub mod classify;
 pub mod dispatch;
+pub mod guest_mac;
 pub mod state;
 pub mod table;
 

@@ -508,3 +508,35 @@ fn takes_multicast_reads_the_slaves_own_filter() {
     assert!(d.takes_multicast(1, &LLMNR_GROUP_MAC));
     assert!(!d.takes_multicast(2, &MDNS_GROUP_MAC));
 }
+
+#[test]
+fn a_guests_rarp_becomes_an_announcement_and_everything_else_dispatches_as_a_slaves() {
+    let d = dispatch(PortFlags::Bridge);
+    let guest = |frame: &[u8]| d.from_guest(1, classify(frame, frame.len()).as_ref());
+    // What the vhost library makes of QEMU's announcement: a broadcast RARP request.
+    let rarp = eth(
+        BROADCAST_MAC,
+        MASTER_MAC,
+        0x8035,
+        &arp_payload(
+            1,
+            3,
+            (MASTER_MAC, Ipv4Addr::UNSPECIFIED),
+            (MASTER_MAC, Ipv4Addr::UNSPECIFIED),
+        ),
+    );
+    assert_eq!(guest(&rarp), Verdict::Announce(1));
+    assert_eq!(
+        guest(&vlan_tagged(&rarp, 5)),
+        slave_flood(1),
+        "a tagged RARP is no announcement"
+    );
+    let to_slave2 = ipv4_frame(MASTER_MAC, MASTER_MAC, SLAVE1_V4, SLAVE2_V4);
+    assert_eq!(guest(&to_slave2), Verdict::Slave(2));
+    assert_eq!(guest(&[0; 10]), Verdict::Drop(DropReason::Malformed));
+    assert_eq!(
+        from_slave(PortFlags::Bridge, 1, &rarp),
+        slave_flood(1),
+        "a ring slave's RARP is flooded"
+    );
+}
