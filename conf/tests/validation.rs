@@ -368,6 +368,7 @@ fn vhost_slaves_name_a_socket_and_only_slaves_have_one() {
         client: false,
         queues: 1,
         tx_retries: DEFAULT_TX_RETRIES,
+        guest_mac: None,
     });
     assert_eq!(config.slaves[0].port.backing, expected);
     // Written back and read again: the same.
@@ -392,6 +393,21 @@ fn vhost_slaves_name_a_socket_and_only_slaves_have_one() {
         "slave[0].vhost.tx_retries",
         "0..=32",
     );
+    assert_error(
+        &vhost("{ socket = \"/s\", guest_mac = \"01:00:5e:00:00:01\" }"),
+        6,
+        "slave[0].vhost.guest_mac",
+        "is a multicast MAC, not unicast",
+    );
+    let own = Config::parse(
+        &vhost("{ socket = \"/s\", guest_mac = \"52:54:00:12:34:56\" }"),
+        "s.toml",
+    )
+    .unwrap();
+    let Backing::Vhost(own) = &own.slaves[0].port.backing else {
+        panic!("not vhost");
+    };
+    assert_eq!(own.guest_mac, Some([0x52, 0x54, 0, 0x12, 0x34, 0x56]));
     assert_error(
         &vhost("{ socket = \"/s\", bad = 1 }"),
         6,
