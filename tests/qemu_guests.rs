@@ -82,20 +82,35 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
     assert!(stats["phy"].rx_packets >= 106, "{stats:?}");
 }
 
-/// Waits (up to 20 s) until interface `iface` exists in this namespace: the switch made its TAP.
-fn wait_for_link(iface: &str) {
+/// A guest command that pings the LAN and `peer` for ever, printing `LAN-OK` / `PEER-OK` per
+/// answer (the quotes keep the command line the guest prints from matching).
+fn pinger(peer: &str) -> String {
+    format!(
+        "while :; do ping -c 1 -W 1 10.0.0.1 >/dev/null && echo LAN-\"\"OK; \
+         ping -c 1 -W 1 {peer} >/dev/null && echo PEER-\"\"OK; sleep 0.2; done"
+    )
+}
+
+/// Waits (up to 20 s) until `done` holds.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::process::Command::new("ip")
-        .args(["link", "show", "dev", iface])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-    {
-        assert!(std::time::Instant::now() < deadline, "the switch made no {iface}");
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited 20 s for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits (up to 20 s) until interface `iface` exists in this namespace: the switch made its TAP.
+fn wait_for_link(iface: &str) {
+    wait_until(&format!("the switch's {iface}"), || {
+        std::process::Command::new("ip")
+            .args(["link", "show", "dev", iface])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    });
 }
 
 /// QEMU listens on the sockets, the switch binary connects (client mode), and is restarted
@@ -119,14 +134,6 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
     )
     .unwrap();
     let lan = Netns::new(format!("ivrlan{id}"));
-    // Each guest pings the LAN and the other guest for ever, printing a line per answer (the
-    // quotes keep the command line QEMU prints from matching).
-    let pinger = |peer: &str| {
-        format!(
-            "while :; do ping -c 1 -W 1 10.0.0.1 >/dev/null && echo LAN-\"\"OK; \
-             ping -c 1 -W 1 {peer} >/dev/null && echo PEER-\"\"OK; sleep 0.2; done"
-        )
-    };
     let (cmd_a, cmd_b) = (pinger("10.0.0.3"), pinger("10.0.0.2"));
     let plan = |socket, ip, cmd| GuestPlan {
         socket,
@@ -168,4 +175,61 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
     }
     a.kill();
     b.kill();
+}
+
+/// Guest a is live-migrated to a second QEMU attached to the same slave's socket while guest b
+/// pings it: the destination's device takes over the slave (after the source's detached), the
+/// guest keeps answering, and QEMU's announcement after the migration reaches the switch as a
+/// RARP (counted, not forwarded; the switch announces a's address on the phy instead).
+#[test]
+fn a_guest_live_migrates_to_another_qemu_on_its_slave_and_keeps_answering() {
+    let id = std::process::id() % 100_000;
+    let dir = common::scratch_dir("qemu_migrate");
+    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
+    let wire_if = format!("ivg{id}");
+    let toml = format!(
+        "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n\
+         [[slave]]\nname = \"a\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.2/24\"]\n\
+         [[slave]]\nname = \"b\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.3/24\"]\n",
+        sock_a.display(),
+        sock_b.display()
+    );
+    let (_eal, sw) = common::start("qemu_migrate", &toml);
+    let lan = Netns::new(format!("ivglan{id}"));
+    lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
+    let (cmd_a, cmd_b) = (pinger("10.0.0.3"), pinger("10.0.0.2"));
+    let plan = |socket, ip, cmd| GuestPlan {
+        socket,
+        listen: false,
+        mac: MASTER_MAC,
+        ip,
+        peer: None,
+        cmd: Some(cmd),
+        linger_s: 0,
+        ipv6: false,
+    };
+    let plan_a = plan(&sock_a, "10.0.0.2/24", &cmd_a);
+    let mut a = Qemu::boot(&plan_a, dir.join("a.log"));
+    let mut b = Qemu::boot(&plan(&sock_b, "10.0.0.3/24", &cmd_b), dir.join("b.log"));
+    a.wait_for("PEER-OK", 3, BOOT);
+    b.wait_for("PEER-OK", 3, BOOT);
+
+    let migration = dir.join("migration.sock");
+    let mut moved = Qemu::incoming(&plan_a, dir.join("a-moved.log"), &migration);
+    wait_until("the destination QEMU's migration socket", || migration.exists());
+    a.migrate(&migration);
+    a.kill();
+    let answered = b.console().matches("PEER-OK").count();
+    // The moved guest's console is the destination's: all it shows happened after the move.
+    moved.wait_for("LAN-OK", 3, BOOT);
+    moved.wait_for("PEER-OK", 3, BOOT);
+    b.wait_for("PEER-OK", answered + 3, BOOT);
+    moved.kill();
+    b.kill();
+
+    let stats = common::finish(sw);
+    assert!(
+        stats["a"].drops["rarp"] >= 1,
+        "no announcement after the migration: {stats:?}"
+    );
 }

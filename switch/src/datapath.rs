@@ -300,14 +300,18 @@ impl Outputs {
                 next.prefetch_data();
             }
             bytes += u64::from(m.pkt_len());
-            if let Role::Guest(s) = role {
-                // A vhost dequeue gives a private mbuf: data_mut always has it.
-                let own = m
-                    .data_mut()
-                    .and_then(|data| guest_mac::to_master(data, &dispatch.master_mac));
-                if let Some(own) = own {
-                    self.map.guest_macs.learn(s, own);
+            match role {
+                // Only a guest with a MAC of its own pays for the rewrite.
+                Role::Guest(s) if m.data().get(6..12) != Some(&dispatch.master_mac[..]) => {
+                    // A vhost dequeue gives a private mbuf: data_mut always has it.
+                    let own = m
+                        .data_mut()
+                        .and_then(|data| guest_mac::to_master(data, &dispatch.master_mac));
+                    if let Some(own) = own {
+                        self.map.guest_macs.learn(s, own);
+                    }
                 }
+                _ => {}
             }
             let class = classify(m.data(), m.pkt_len() as usize);
             let verdict = match role {

@@ -51,6 +51,20 @@ pub struct Qemu {
 
 impl Qemu {
     pub fn boot(plan: &GuestPlan, console: PathBuf) -> Qemu {
+        Qemu::launch(plan, console, &[])
+    }
+
+    /// A QEMU that waits for `plan`'s guest to be migrated to it over the Unix socket `from`
+    /// (it attaches to the vhost socket at once, its device starts once the guest arrives).
+    pub fn incoming(plan: &GuestPlan, console: PathBuf, from: &Path) -> Qemu {
+        Qemu::launch(
+            plan,
+            console,
+            &["-incoming".into(), format!("unix:{}", from.display())],
+        )
+    }
+
+    fn launch(plan: &GuestPlan, console: PathBuf, extra: &[String]) -> Qemu {
         let dir = guest_dir();
         let mut append = format!(
             "console=ttyS0 panic=-1 quiet guest_count=3 guest_linger={} guest_timeout=100 guest_ip={}",
@@ -92,6 +106,7 @@ impl Qemu {
             ])
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -100,26 +115,53 @@ impl Qemu {
         Qemu { child, console, qmp }
     }
 
-    /// Has QEMU announce the guest as after a live migration (QMP `announce-self`, `rounds`
-    /// times): without GUEST_ANNOUNCE it asks the vhost backend to send a RARP for the guest.
-    pub fn announce(&self, rounds: u32) {
+    /// Sends one QMP command (JSON) to QEMU's monitor; returns its answer line, panicking on
+    /// an error answer.
+    pub fn qmp(&self, request: &str) -> String {
         let mut monitor = UnixStream::connect(&self.qmp).expect("QEMU's QMP socket");
         let mut lines = BufReader::new(monitor.try_clone().unwrap()).lines();
-        let mut ask = |request: String| {
+        let mut ask = |request: &str| {
             writeln!(monitor, "{request}").unwrap();
             // Skip the greeting and events up to the answer.
             loop {
                 let line = lines.next().expect("QMP closed").unwrap();
                 if line.contains("\"return\"") || line.contains("\"error\"") {
                     assert!(line.contains("\"return\""), "QMP {request}: {line}");
-                    return;
+                    return line;
                 }
             }
         };
-        ask(r#"{"execute": "qmp_capabilities"}"#.to_string());
-        ask(format!(
+        ask(r#"{"execute": "qmp_capabilities"}"#);
+        ask(request)
+    }
+
+    /// Has QEMU announce the guest as after a live migration (QMP `announce-self`, `rounds`
+    /// times): without GUEST_ANNOUNCE it asks the vhost backend to send a RARP for the guest.
+    pub fn announce(&self, rounds: u32) {
+        self.qmp(&format!(
             r#"{{"execute": "announce-self", "arguments": {{"initial": 50, "max": 550, "rounds": {rounds}, "step": 100}}}}"#
         ));
+    }
+
+    /// Live-migrates the running guest to the QEMU waiting on the Unix socket `to` (see
+    /// `incoming`); returns once the migration completed, panics if it fails or takes a minute.
+    pub fn migrate(&self, to: &Path) {
+        self.qmp(&format!(
+            r#"{{"execute": "migrate", "arguments": {{"uri": "unix:{}"}}}}"#,
+            to.display()
+        ));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.qmp(r#"{"execute": "query-migrate"}"#);
+            if status.contains("\"completed\"") {
+                return;
+            }
+            assert!(
+                !status.contains("\"failed\"") && Instant::now() < deadline,
+                "migration: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits until the console shows `text` at least `count` times; panics after `timeout`.

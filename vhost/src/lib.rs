@@ -137,14 +137,27 @@ impl Link {
 impl VhostEvents for Link {
     fn attached(&self, device: VhostDevice) {
         let was_up = self.device().is_some();
-        self.device.store(device.id(), Ordering::Release);
+        let before = self.device.swap(device.id(), Ordering::AcqRel);
+        if before != NO_DEVICE {
+            // A second connection on the socket (a migration's destination started before the
+            // source stopped, or a stray QEMU): the newest guest is the slave's.
+            tracing::warn!(slave = %self.name, device = device.id(), replaced = before, "guest attached in place of another");
+        }
         tracing::info!(slave = %self.name, device = device.id(), "guest attached");
         self.update_state(was_up);
     }
 
     fn detached(&self, device: VhostDevice) {
         let was_up = self.device().is_some();
-        self.device.store(NO_DEVICE, Ordering::SeqCst);
+        let current =
+            self.device
+                .compare_exchange(device.id(), NO_DEVICE, Ordering::SeqCst, Ordering::SeqCst);
+        if current.is_err() {
+            // Replaced already: the slave stays with the guest that replaced it. Lcores no
+            // longer load this id, but one may still hold it from before the replacement.
+            (self.quiesce)();
+            return tracing::info!(slave = %self.name, device = device.id(), "replaced guest detached");
+        }
         self.enabled.store(0, Ordering::Release);
         if was_up {
             (self.on_state)(false);
