@@ -69,17 +69,18 @@ testpmd_periods() { # file field ports
 # forwarding) forwards on lcore 1 (CPU 1); the guest is testpmd with net_virtio_user on CPU 0.
 # vhost-rx: phy net_pcap -> backend -> guest in rxonly, measured as what the guest's virtqueue
 # took (the backend's tx on the vhost port); vhost-tx: guest in txonly -> backend -> phy
-# net_null, measured at the phy's tx. Both ends are measured in the backend.
+# net_null, measured at the phy's tx. Both ends are measured in the backend. The guest uses the
+# master's MAC (as an ipvlan slave does): nothing is rewritten.
 guest() { # socket forward-mode
   local i
   for i in $(seq 200); do [ -S "$1" ] && break; sleep 0.05; done
   timeout -s INT "$((SECONDS_PER_RUN + 1))" dpdk-testpmd --lcores 0@0,1@0 --no-pci --in-memory --single-file-segments \
-    --file-prefix "bench-guest-$$" --vdev "net_virtio_user0,path=$1,queues=1" -- --forward-mode="$2" --nb-cores=1 \
+    --file-prefix "bench-guest-$$" --vdev "net_virtio_user0,path=$1,queues=1,mac=02:00:00:00:00:01" -- --forward-mode="$2" --nb-cores=1 \
     --total-num-mbufs=8192 --stats-period 1 </dev/null >"$work/guest.out" 2>&1 || true
 }
 
-run_vhost() { # switch|testpmd rx|tx
-  local sock=$work/vhost.sock phy mode=rxonly
+run_vhost() { # switch|testpmd rx|tx [switch binary]
+  local sock=$work/vhost.sock phy mode=rxonly binary=${3:-./target/release/ipvlan-switch}
   phy="net_pcap0,rx_pcap=$work/vhost.pcap,infinite_rx=1"
   [ "$2" = tx ] && phy="net_null0,no-rx=1" mode=txonly
   rm -f "$sock"
@@ -87,7 +88,7 @@ run_vhost() { # switch|testpmd rx|tx
     printf 'lcores = [1]\n[eal]\nargs = ["-l", "0,1", "--no-pci", "--in-memory", "--file-prefix", "bench-sw-%s"]\n' $$ >"$work/vhost.toml"
     printf '[phy]\ndevice = "%s"\nmac = "02:00:00:00:00:01"\n[[slave]]\nname = "g"\n' "$phy" >>"$work/vhost.toml"
     printf 'vhost = { socket = "%s" }\naddresses = ["10.0.0.11/24"]\n' "$sock" >>"$work/vhost.toml"
-    ./target/release/ipvlan-switch --config "$work/vhost.toml" \
+    "$binary" --config "$work/vhost.toml" \
       --stats-period 1 --log-level warn >"$work/switch.out" 2>"$work/switch.err" &
   else
     dpdk-testpmd -l 0,1 -n 1 --no-pci --in-memory --file-prefix "bench-tp-$$" \
@@ -136,6 +137,9 @@ for r in $(seq "$ROUNDS"); do
     elif [[ "$c" == vhost-* ]]; then
       tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
       sw[$c]+="$(run_vhost switch "${c#vhost-}") "
+      if [ -n "${BASELINE:-}" ]; then
+        base[$c]+="$(run_vhost switch "${c#vhost-}" "$BASELINE") "
+      fi
     else
       is_scale "$c" || tp[$c]+="$(run_testpmd "$work/$c.pcap") "
       sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "

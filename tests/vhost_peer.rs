@@ -169,3 +169,42 @@ fn two_lcores_send_to_a_guest_on_two_queue_pairs() {
     // the pair a frame came in on, so the answers to a come out of the guest's second pair.
     guest_comes_and_goes("vhost_multiqueue", false, TWO_LCORES, 2);
 }
+
+/// Waits (up to 20 s) until `done` holds for the switch's counters.
+fn wait_for_stats(
+    sw: &Switch,
+    what: &str,
+    done: impl Fn(&std::collections::BTreeMap<String, switch::counters::PortTotals>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(&sw.stats()) {
+        assert!(Instant::now() < deadline, "{what}: {:?}", sw.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_guest_waits_while_the_pool_is_dry_and_the_wait_is_counted() {
+    let test = "vhost_pool_dry";
+    let socket = scratch_dir(test).join("g.sock");
+    let socket = socket.to_str().unwrap();
+    // 256 mbufs, and a phy ring (1,024) nobody drains: the guest's frames use up the pool.
+    let (_eal, sw) = start(
+        test,
+        &format!("[pool]\nmbufs = 256\n{}", config(socket, false, 1)),
+    );
+    let mut guest = Guest::start(socket, false, 1, "txonly", test);
+    wait_until_up(&sw, true);
+    wait_for_stats(&sw, "the pool never ran dry", |s| s["g"].drops["pool_empty"] > 0);
+    let held = take(&sw, "phy").len();
+    assert!(held >= 100, "only {held} frames held in the phy's ring");
+    // Drained: the guest's frames flow again.
+    wait_for_stats(&sw, "no frames after the drain", |s| {
+        s["phy"].tx_packets >= held as u64 + 100
+    });
+    guest.stop();
+    let stats = finish(sw);
+    // Nothing was dropped: the frames waited in the guest's queue.
+    assert_eq!(stats["g"].rx_packets, stats["phy"].tx_packets, "{stats:?}");
+    assert_eq!(stats["phy"].drops.values().sum::<u64>(), 0, "{stats:?}");
+}
