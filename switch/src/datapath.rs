@@ -313,11 +313,11 @@ impl Outputs {
                 }
                 _ => {}
             }
-            let class = classify(m.data(), m.pkt_len() as usize);
+            let (frame, frame_len) = (m.data(), m.pkt_len() as usize);
             let verdict = match role {
-                Role::Phy => dispatch.from_phy(class.as_ref()),
-                Role::Slave(s) => dispatch.from_slave(s, class.as_ref()),
-                Role::Guest(s) => dispatch.from_guest(s, class.as_ref()),
+                Role::Phy => dispatch.from_phy(classify(frame, frame_len).as_ref()),
+                Role::Slave(s) => dispatch.from_slave_frame(s, frame, frame_len),
+                Role::Guest(s) => dispatch.from_guest_frame(s, frame, frame_len),
                 // The master's own transmissions bypass ipvlan.
                 Role::Host => Verdict::Phy,
             };

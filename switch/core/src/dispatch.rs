@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::classify::{Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP};
+use crate::classify::{classify, Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP, ETH_HLEN};
 use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
 use crate::PortFlags;
@@ -177,6 +177,34 @@ impl Dispatch {
         match c {
             Some(c) if c.ethertype == ETHERTYPE_RARP && !c.tagged => Verdict::Announce(sender),
             _ => self.from_slave(sender, c),
+        }
+    }
+
+    /// A slave's unicast to a MAC not its own (or any unicast, with vepa) goes to the wire:
+    /// decided from the MACs alone, the common case of a slave's traffic.
+    #[inline(always)]
+    fn to_wire(&self, frame: &[u8]) -> bool {
+        frame.len() >= ETH_HLEN
+            && frame[0] & 1 == 0
+            && (self.flags == PortFlags::Vepa || frame[0..6] != frame[6..12])
+    }
+
+    /// `from_slave` of the frame whose first bytes (of `frame_len`) are `frame`, classified
+    /// only when the MACs do not settle it.
+    #[inline(always)]
+    pub fn from_slave_frame(&self, sender: SlaveId, frame: &[u8], frame_len: usize) -> Verdict {
+        match self.to_wire(frame) {
+            true => Verdict::Phy,
+            false => self.from_slave(sender, classify(frame, frame_len).as_ref()),
+        }
+    }
+
+    /// `from_guest` of a frame, as `from_slave_frame` (a RARP is never settled by its MACs).
+    #[inline(always)]
+    pub fn from_guest_frame(&self, sender: SlaveId, frame: &[u8], frame_len: usize) -> Verdict {
+        match self.to_wire(frame) && frame[12..14] != ETHERTYPE_RARP.to_be_bytes() {
+            true => Verdict::Phy,
+            false => self.from_guest(sender, classify(frame, frame_len).as_ref()),
         }
     }
 
