@@ -165,8 +165,9 @@ fn two_lcores_send_to_one_guest_on_one_queue_pair() {
 
 #[test]
 fn two_lcores_send_to_a_guest_on_two_queue_pairs() {
-    // Lcore 1 sends on pair 0, lcore 2 (ring slave a's frames) on pair 1; testpmd answers on
-    // the pair a frame came in on, so the answers to a come out of the guest's second pair.
+    // Lcore 1 reads the phy and the guest's pair 0 and sends on pair 0; lcore 2 reads ring
+    // slave a and the guest's pair 1 and sends on pair 1. testpmd answers on the pair a frame
+    // came in on, so the answers to a come out of the guest's second pair, read by lcore 2.
     guest_comes_and_goes("vhost_multiqueue", false, TWO_LCORES, 2);
 }
 

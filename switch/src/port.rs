@@ -17,8 +17,8 @@ pub enum Rx {
     Eth(RxQueue),
     /// The port's `<name>_in` ring, filled by its peer.
     Ring(Ring),
-    /// What a vhost guest sent, dequeued into mbufs of the switch's pool.
-    Vhost(Arc<Link>, Mempool),
+    /// What a vhost guest sent on one queue pair, dequeued into mbufs of the switch's pool.
+    Vhost(Arc<Link>, u16, Mempool),
 }
 
 impl Rx {
@@ -28,7 +28,7 @@ impl Rx {
         match self {
             Rx::Eth(queue) => queue.recv(batch),
             Rx::Ring(ring) => ring.dequeue(batch),
-            Rx::Vhost(link, pool) => link.recv(pool, batch),
+            Rx::Vhost(link, pair, pool) => link.recv(*pair, pool, batch),
         }
     }
 }
@@ -39,7 +39,7 @@ impl Rx {
     #[inline]
     pub fn starved(&self) -> bool {
         match self {
-            Rx::Vhost(link, pool) => link.starved(pool),
+            Rx::Vhost(link, pair, pool) => link.starved(*pair, pool),
             Rx::Eth(_) | Rx::Ring(_) => false,
         }
     }

@@ -116,10 +116,14 @@ impl Switch {
             });
         }
         let first_slave = specs.len();
+        // A vhost slave's queue pairs are receive queues of their own, spread over the lcores.
         specs.extend(config.slaves.iter().map(|s| PortSpec {
             name: &s.name,
             conf: &s.port,
-            rx_queues: 1,
+            rx_queues: match &s.port.backing {
+                Backing::Vhost(vhost) => vhost.queues,
+                _ => 1,
+            },
         }));
 
         // Ring and device slaves are up from the start; a vhost slave once a guest attaches.
@@ -213,9 +217,10 @@ impl Switch {
             states,
         });
 
-        // Every rx queue goes to one lcore, round robin; each lcore gets its own tx queue on every port.
+        // Every rx queue goes to one lcore: queue q of port p to lcore (p + q) mod lcores, so
+        // ports spread over the lcores and a port's queues (the phy's RSS queues, a guest's
+        // queue pairs) land on different ones. Each lcore gets its own tx queue on every port.
         let mut polls: Vec<Vec<Poll>> = (0..lcores).map(|_| Vec::new()).collect();
-        let mut next = 0;
         for (index, queues) in rx_queues {
             let role = match index {
                 PHY => Role::Phy,
@@ -225,9 +230,8 @@ impl Switch {
                     _ => Role::Slave((i - first_slave) as SlaveId),
                 },
             };
-            for rx in queues {
-                polls[next % usize::from(lcores)].push(Poll::new(index, role, rx));
-                next += 1;
+            for (queue, rx) in queues.into_iter().enumerate() {
+                polls[(index + queue) % usize::from(lcores)].push(Poll::new(index, role, rx));
             }
         }
         let mut tx_by_lcore: Vec<Vec<Tx>> = (0..lcores).map(|_| Vec::new()).collect();
@@ -518,7 +522,9 @@ impl OpenContext<'_> {
                 let quiescence = self.quiescence.clone();
                 let quiesce = Box::new(move || quiescence.wait());
                 let port = VhostSlave::open(eal, spec.name, vhost, on_state, quiesce)?;
-                let rx = vec![Rx::Vhost(port.link(), self.pool.clone())];
+                let rx = (0..spec.rx_queues)
+                    .map(|pair| Rx::Vhost(port.link(), pair, self.pool.clone()))
+                    .collect();
                 let tx = (0..lcores)
                     .map(|lane| Tx::Vhost(port.link(), lane, lcores > 1))
                     .collect();

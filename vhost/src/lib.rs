@@ -2,8 +2,9 @@
 //! slave takes no ethdev. The slave is up while a guest is attached with both virtqueues of
 //! its first queue pair enabled, and down otherwise; the owner learns each change through a
 //! callback, and a detach returns only once no lcore can still be using the guest's device.
-//! With several queue pairs, frames are read from every pair in use and each sending lcore
-//! uses the pair of its lane.
+//! With several queue pairs, each pair is read as a receive queue of its own (the switch
+//! spreads them over its lcores, as the phy's RSS queues) and each sending lcore uses the pair
+//! of its lane.
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
@@ -75,29 +76,23 @@ impl Link {
         1 + more.count() as u16
     }
 
-    /// Frames the guest sent on its queue pairs, into the batch's free room, from `pool`.
+    /// Frames the guest sent on queue pair `pair` (nothing if it does not use that pair), into
+    /// the batch's free room, from `pool`.
     #[inline]
-    pub fn recv(&self, pool: &Mempool, batch: &mut MbufBatch) -> usize {
-        let Some(device) = self.device() else {
-            return 0;
-        };
-        let mut got = 0;
-        for pair in 0..self.pairs() {
-            if batch.is_full() {
-                break;
-            }
-            got += device.dequeue(from_guest(pair), pool, batch);
+    pub fn recv(&self, pair: u16, pool: &Mempool, batch: &mut MbufBatch) -> usize {
+        match self.device() {
+            Some(device) if pair < self.pairs() => device.dequeue(from_guest(pair), pool, batch),
+            _ => 0,
         }
-        got
     }
 
     /// The guest has frames waiting that the last receive could not take for want of mbufs
     /// (they stay in its queue; checked only after a receive that brought nothing).
-    pub fn starved(&self, pool: &Mempool) -> bool {
-        let Some(device) = self.device() else {
-            return false;
+    pub fn starved(&self, pair: u16, pool: &Mempool) -> bool {
+        let waiting = match self.device() {
+            Some(device) if pair < self.pairs() => device.pending(from_guest(pair)) > 0,
+            _ => false,
         };
-        let waiting = (0..self.pairs()).any(|pair| device.pending(from_guest(pair)) > 0);
         waiting && pool.available() < BURST as u32
     }
 
