@@ -230,11 +230,13 @@ fuzz_target!(|data: &[u8]| {
             // Deciding from the bytes, MACs first, is deciding from the classification.
             assert_eq!(d.from_slave_frame(sender, data, data.len()), d.from_slave(sender, Some(c)));
             assert_eq!(d.from_guest_frame(sender, data, data.len()), d.from_guest(sender, Some(c)));
+            assert_eq!(d.from_phy_frame(data, data.len()), d.from_phy(Some(c)));
             check_from_phy(d, c);
         } else {
             assert_eq!(d.from_slave(0, None), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_slave_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_guest_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));
+            assert_eq!(d.from_phy_frame(data, data.len()), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_phy(None), Verdict::Drop(DropReason::Malformed));
         }
     }

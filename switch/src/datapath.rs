@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use dpdk_wrap::{Mbuf, MbufBatch, Mempool, BURST};
-use switch_core::classify::{classify, ETH_HLEN};
+use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
 use switch_core::table::SlaveId;
@@ -315,7 +315,7 @@ impl Outputs {
             }
             let (frame, frame_len) = (m.data(), m.pkt_len() as usize);
             let verdict = match role {
-                Role::Phy => dispatch.from_phy(classify(frame, frame_len).as_ref()),
+                Role::Phy => dispatch.from_phy_frame(frame, frame_len),
                 Role::Slave(s) => dispatch.from_slave_frame(s, frame, frame_len),
                 Role::Guest(s) => dispatch.from_guest_frame(s, frame, frame_len),
                 // The master's own transmissions bypass ipvlan.

@@ -118,6 +118,19 @@ pub fn classify(frame: &[u8], frame_len: usize) -> Option<Classified> {
     })
 }
 
+/// The destination key of an untagged unicast frame, the common case of the wire's traffic,
+/// without the rest of a classification; `None` for anything else (classify it then).
+#[inline(always)]
+pub fn unicast_destination(frame: &[u8], frame_len: usize) -> Option<Key> {
+    if frame.len() < ETH_HLEN || frame[0] & 1 != 0 {
+        return None;
+    }
+    match be16(frame, 12) {
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ => None,
+        ethertype => l3_keys(ethertype, &frame[ETH_HLEN..], frame_len - ETH_HLEN).map(|(dst, _)| dst),
+    }
+}
+
 /// (destination key, source key) of an L3 header, or `None`. `l3` is the header at hand,
 /// `l3_len` the packet's length in the whole frame.
 #[inline(always)]

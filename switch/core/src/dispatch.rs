@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::classify::{classify, Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP, ETH_HLEN};
+use crate::classify::{
+    classify, unicast_destination, Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP, ETH_HLEN,
+};
 use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
 use crate::PortFlags;
@@ -205,6 +207,19 @@ impl Dispatch {
         match self.to_wire(frame) && frame[12..14] != ETHERTYPE_RARP.to_be_bytes() {
             true => Verdict::Phy,
             false => self.from_guest(sender, classify(frame, frame_len).as_ref()),
+        }
+    }
+
+    /// `from_phy` of the frame whose first bytes (of `frame_len`) are `frame`: an untagged
+    /// unicast with a key needs only its destination key, anything else is classified.
+    #[inline(always)]
+    pub fn from_phy_frame(&self, frame: &[u8], frame_len: usize) -> Verdict {
+        match unicast_destination(frame, frame_len) {
+            Some(key) => match self.by_destination(Some(key)) {
+                Ok(owner) => Verdict::Slave(owner),
+                Err(reason) => Verdict::Host(reason),
+            },
+            None => self.from_phy(classify(frame, frame_len).as_ref()),
         }
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use common::*;
 use etherparse::{EtherType, IpNumber, Ipv4Header};
-use switch_core::classify::{classify, DstKind, Key};
+use switch_core::classify::{classify, unicast_destination, DstKind, Key};
 
 /// Both keys of a frame, or `None` when it has none.
 fn keys(frame: &[u8]) -> Option<(Key, Key)> {
@@ -447,4 +447,28 @@ fn jumbo_ipv4_whose_first_segment_holds_only_the_headers_is_keyed() {
 fn first_segment_shorter_than_the_ipv4_header_has_no_key() {
     let frame = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4);
     assert_eq!(classify(&frame[..14 + 19], frame.len()).unwrap().dst_key, None);
+}
+
+#[test]
+fn the_unicast_shortcut_gives_the_destination_key_or_leaves_the_frame_to_classify() {
+    let shortcut = |frame: &[u8]| unicast_destination(frame, frame.len());
+    let unicast4 = ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4);
+    assert_eq!(shortcut(&unicast4), Some(v4(SLAVE0_V4)));
+    let unicast6 = ipv6_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V6, SLAVE0_V6);
+    assert_eq!(shortcut(&unicast6), Some(v6(SLAVE0_V6)));
+    // A unicast DAD probe's key is its target, as classify says.
+    let mut dad = dad_ns_frame(FOREIGN_MAC, SLAVE1_V6);
+    dad[0..6].copy_from_slice(&MASTER_MAC);
+    assert_eq!(shortcut(&dad), classified(&dad).dst_key);
+    // Tagged, multicast, keyless, short: classify decides.
+    assert_eq!(shortcut(&vlan_tagged(&unicast4, 3)), None);
+    assert_eq!(
+        shortcut(&ipv4_frame(BROADCAST_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4)),
+        None
+    );
+    assert_eq!(
+        shortcut(&eth(MASTER_MAC, FOREIGN_MAC, ETHERTYPE_LLDP, &[0; 40])),
+        None
+    );
+    assert_eq!(shortcut(&unicast4[..13]), None);
 }
