@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use conf::Cli;
 use dpdk_wrap::Eal;
-use switch::counters::PortTotals;
+use switch::counters::{LcoreTotals, PortTotals};
 use switch::Switch;
 
 fn main() -> ExitCode {
@@ -48,20 +48,24 @@ fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<
     let eal = Eal::init(&config.eal_args)?;
     let mut switch = Switch::start(&eal, config)?;
     tracing::info!("forwarding; stop with Ctrl-C (SIGINT) or SIGTERM");
-    let mut last = (Instant::now(), switch.stats());
+    let snapshot = |switch: &Switch| (Instant::now(), switch.stats(), switch.lcore_stats());
+    let mut last = snapshot(&switch);
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         if stats_period.is_some_and(|p| last.0.elapsed() >= p) {
-            let now = (Instant::now(), switch.stats());
+            let now = snapshot(&switch);
             print_rates(&last, &now);
             last = now;
         }
     }
     switch.stop()?;
-    let stats = switch.stats();
+    let (stats, lcores) = (switch.stats(), switch.lcore_stats());
     print_table(&stats);
+    for lcore in &lcores {
+        println!("{}", lcore_line(lcore, switch.tsc_hz()));
+    }
     if let Some(path) = &config.stats_out {
-        let json = serde_json::json!({ "ports": stats });
+        let json = serde_json::json!({ "ports": stats, "lcores": lcores, "tsc_hz": switch.tsc_hz() });
         std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
@@ -72,10 +76,22 @@ fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<
     Ok(())
 }
 
-type Snapshot = (Instant, BTreeMap<String, PortTotals>);
+type Snapshot = (Instant, BTreeMap<String, PortTotals>, Vec<LcoreTotals>);
 
-/// One line of per-port rates between two snapshots, e.g. `rates: phy rx 12.345 Mpps tx 0.000 Mpps`.
-fn print_rates((t0, before): &Snapshot, (t1, after): &Snapshot) {
+/// Where one lcore's cycles went, e.g. `lcore 1: busy 93.1% of 3.00 s, 48.2 cycles per packet`.
+fn lcore_line(l: &LcoreTotals, tsc_hz: u64) -> String {
+    let seconds = (l.busy_cycles + l.idle_cycles) as f64 / tsc_hz.max(1) as f64;
+    format!(
+        "lcore {}: busy {:.1}% of {seconds:.2} s, {:.1} cycles per packet",
+        l.lcore,
+        l.busy_percent(),
+        l.cycles_per_packet()
+    )
+}
+
+/// One line of per-port rates between two snapshots, e.g. `rates: phy rx 12.345 Mpps tx 0.000
+/// Mpps, ...`, then each lcore's busy share and cycles per packet in that time.
+fn print_rates((t0, before, lcores_before): &Snapshot, (t1, after, lcores_after): &Snapshot) {
     let seconds = t1.duration_since(*t0).as_secs_f64();
     let rate = |a: u64, b: u64| (b - a) as f64 / seconds / 1e6;
     let ports: Vec<String> = after
@@ -89,7 +105,20 @@ fn print_rates((t0, before): &Snapshot, (t1, after): &Snapshot) {
             )
         })
         .collect();
-    println!("rates: {}", ports.join(", "));
+    let lcores: Vec<String> = lcores_after
+        .iter()
+        .zip(lcores_before)
+        .map(|(now, then)| {
+            let period = now.since(then);
+            format!(
+                "lcore {} busy {:.1}% {:.1} cycles/packet",
+                now.lcore,
+                period.busy_percent(),
+                period.cycles_per_packet()
+            )
+        })
+        .collect();
+    println!("rates: {}; {}", ports.join(", "), lcores.join(", "));
 }
 
 fn print_table(stats: &BTreeMap<String, PortTotals>) {

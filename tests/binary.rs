@@ -67,6 +67,15 @@ fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
     assert_eq!(ports["phy"]["drops"]["no_host"], 1);
     assert_eq!(ports["a"]["tx_packets"], 2);
     assert_eq!(ports["b"]["multicast"], 1);
+    // The one forwarding lcore read the 4 frames, in busy rounds.
+    let lcore = &stats["lcores"][0];
+    assert_eq!(
+        (lcore["lcore"].as_u64(), lcore["packets"].as_u64()),
+        (Some(1), Some(4)),
+        "{stats}"
+    );
+    assert!(lcore["busy_cycles"].as_u64() > Some(0) && lcore["idle_cycles"].as_u64() > Some(0));
+    assert!(table.contains("lcore 1: busy "), "no lcore line: {table}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

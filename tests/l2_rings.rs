@@ -274,3 +274,42 @@ fn two_lcores_share_the_ports_and_their_counters_add_up() {
     assert_eq!(stats["a"].tx_packets, 200);
     assert_eq!((stats["phy"].rx_packets, stats["b"].rx_packets), (100, 100));
 }
+
+#[test]
+fn the_lcore_counts_its_busy_and_idle_cycles_and_every_frame_it_read() {
+    let (_eal, sw) = start("lcore_cycles", &with_flags("bridge"));
+    let frames: Vec<_> = (0..500u32)
+        .map(|i| udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 11], &i.to_be_bytes()))
+        .collect();
+    inject(&sw, "phy", &frames[..300]);
+    inject(
+        &sw,
+        "a",
+        &[udp4(MASTER, MASTER, [10, 0, 0, 11], [10, 0, 0, 12], b"to b")],
+    );
+    inject(&sw, "phy", &frames[300..]);
+    assert_eq!(take(&sw, "a").len(), 500);
+    let lcores = sw.lcore_stats();
+    assert_eq!(lcores.len(), 1);
+    let lcore = &lcores[0];
+    assert_eq!((lcore.lcore, lcore.packets), (1, 501), "{lcore:?}");
+    // The injections came in a few busy rounds among many idle ones.
+    assert!(
+        lcore.busy_cycles > 0 && lcore.idle_cycles > lcore.busy_cycles,
+        "{lcore:?}"
+    );
+    assert!(
+        lcore.busy_percent() > 0.0 && lcore.busy_percent() < 50.0,
+        "{lcore:?}"
+    );
+    assert!(lcore.cycles_per_packet() > 0.0, "{lcore:?}");
+    // Idle time passes in idle rounds: the busy count stands still.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let later = &sw.lcore_stats()[0];
+    assert_eq!(
+        (later.busy_cycles, later.packets),
+        (lcore.busy_cycles, lcore.packets)
+    );
+    assert!(later.idle_cycles > lcore.idle_cycles);
+    finish(sw);
+}

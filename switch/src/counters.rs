@@ -45,16 +45,77 @@ impl PortCounters {
     }
 }
 
-/// All ports' counters of one lcore, indexed by port.
+/// Where one lcore's time goes, in TSC cycles: rounds of polls that brought frames (busy) and
+/// rounds that brought none (idle), and the frames the busy rounds brought. One TSC read per
+/// round, none per frame.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct CoreCounters {
+    pub busy_cycles: Counter,
+    pub idle_cycles: Counter,
+    pub packets: Counter,
+}
+
+/// All ports' counters of one lcore, indexed by port, and its cycles.
 pub struct LcoreCounters {
     pub ports: Box<[PortCounters]>,
+    pub core: CoreCounters,
 }
 
 impl LcoreCounters {
     pub fn new(ports: usize) -> LcoreCounters {
         LcoreCounters {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            core: CoreCounters::default(),
         }
+    }
+}
+
+/// One forwarding lcore's cycles so far (as grout's and OVS's pmd statistics show them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LcoreTotals {
+    pub lcore: u32,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    /// Frames received in busy rounds (every frame this lcore read).
+    pub packets: u64,
+}
+
+impl LcoreTotals {
+    pub fn read(lcore: u32, c: &CoreCounters) -> LcoreTotals {
+        LcoreTotals {
+            lcore,
+            busy_cycles: c.busy_cycles.get(),
+            idle_cycles: c.idle_cycles.get(),
+            packets: c.packets.get(),
+        }
+    }
+
+    /// The counts between an earlier reading and this one.
+    pub fn since(&self, earlier: &LcoreTotals) -> LcoreTotals {
+        LcoreTotals {
+            lcore: self.lcore,
+            busy_cycles: self.busy_cycles - earlier.busy_cycles,
+            idle_cycles: self.idle_cycles - earlier.idle_cycles,
+            packets: self.packets - earlier.packets,
+        }
+    }
+
+    /// Share of the cycles spent in busy rounds, in percent.
+    pub fn busy_percent(&self) -> f64 {
+        let all = self.busy_cycles + self.idle_cycles;
+        if all == 0 {
+            return 0.0;
+        }
+        100.0 * self.busy_cycles as f64 / all as f64
+    }
+
+    /// Busy cycles per frame: what a frame costs this lcore, polling and sending included.
+    pub fn cycles_per_packet(&self) -> f64 {
+        if self.packets == 0 {
+            return 0.0;
+        }
+        self.busy_cycles as f64 / self.packets as f64
     }
 }
 

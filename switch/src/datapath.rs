@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk_wrap::{Mbuf, MbufBatch, Mempool, BURST};
+use dpdk_wrap::{rdtsc, Mbuf, MbufBatch, Mempool, BURST};
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
@@ -374,6 +374,7 @@ impl Worker {
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
         self.quiescence.passed(self.lcore);
+        let mut round_start = rdtsc();
         while !stop.load(Ordering::Relaxed) {
             let mut received = 0;
             let mut i = 0;
@@ -406,6 +407,15 @@ impl Worker {
                 self.flush(counters);
             }
             self.quiescence.passed(self.lcore);
+            let now = rdtsc();
+            let spent = now.wrapping_sub(round_start);
+            round_start = now;
+            if received > 0 {
+                counters.core.busy_cycles.add(spent);
+                counters.core.packets.add(received as u64);
+            } else {
+                counters.core.idle_cycles.add(spent);
+            }
         }
         self.flush(counters);
     }

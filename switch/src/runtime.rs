@@ -17,7 +17,7 @@ use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use vhost::VhostSlave;
 
-use crate::counters::{LcoreCounters, PortTotals};
+use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{Outputs, Poll, PortIndex, PortMap, Role, Worker, FLUSH_AFTER, PHY};
 use crate::port::{Rx, Tx};
 use crate::quiesce::Quiescence;
@@ -82,6 +82,9 @@ pub struct Switch {
     ports: Vec<SwitchPort>,
     first_slave: PortIndex,
     jobs: Vec<LcoreJob>,
+    /// The forwarding lcores, in the order of `counters`.
+    lcore_ids: Vec<u32>,
+    tsc_hz: u64,
     stop: Arc<AtomicBool>,
     counters: Arc<Vec<LcoreCounters>>,
     dispatch: Arc<Dispatch>,
@@ -288,6 +291,8 @@ impl Switch {
             ports,
             first_slave,
             jobs,
+            lcore_ids,
+            tsc_hz: eal.tsc_hz(),
             stop,
             counters,
             dispatch,
@@ -369,6 +374,20 @@ impl Switch {
                 (p.name.clone(), totals)
             })
             .collect()
+    }
+
+    /// Each forwarding lcore's busy and idle cycles and the frames it read.
+    pub fn lcore_stats(&self) -> Vec<LcoreTotals> {
+        self.lcore_ids
+            .iter()
+            .zip(self.counters.iter())
+            .map(|(&lcore, c)| LcoreTotals::read(lcore, &c.core))
+            .collect()
+    }
+
+    /// TSC cycles per second (to read `lcore_stats` in time).
+    pub fn tsc_hz(&self) -> u64 {
+        self.tsc_hz
     }
 
     /// Stops the lcores (after their current burst) and waits for them.
