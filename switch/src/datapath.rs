@@ -135,6 +135,8 @@ pub struct Outputs {
     host: Option<PortIndex>,
     first_slave: PortIndex,
     map: Arc<PortMap>,
+    /// Where the multicast frame being copied goes (room for every port, made once).
+    flood_ports: Vec<PortIndex>,
     /// Frames dropped in this burst, freed together.
     trash: MbufBatch,
 }
@@ -158,6 +160,7 @@ impl Outputs {
             .collect();
         Outputs {
             dirty: Vec::with_capacity(dests.len()),
+            flood_ports: Vec::with_capacity(dests.len()),
             dests,
             host: map.host,
             first_slave,
@@ -228,26 +231,25 @@ impl Outputs {
         counters: &LcoreCounters,
     ) {
         let dst: [u8; 6] = m.data()[0..6].try_into().unwrap();
-        let slaves = 0..dispatch.filters.len() as SlaveId;
-        let takes =
-            |s: &SlaveId| flood.to_slaves && Some(*s) != flood.except && dispatch.takes_multicast(*s, &dst);
-        let host = if flood.to_host {
-            self.host_or_count(DropReason::NoHost, ingress)
-        } else {
-            None
-        };
-        let total =
-            slaves.clone().filter(takes).count() + usize::from(flood.to_phy) + usize::from(host.is_some());
-        let mut copies = m.into_shares(total as u16);
-        let first_slave = self.first_slave;
-        let destinations = slaves
-            .filter(takes)
-            .map(|s| first_slave + usize::from(s))
-            .chain(flood.to_phy.then_some(PHY))
-            .chain(host);
-        for (to, copy) in destinations.zip(&mut copies) {
+        // One pass over the slaves' filters, into a list kept from frame to frame.
+        let mut ports = std::mem::take(&mut self.flood_ports);
+        ports.clear();
+        if flood.to_slaves {
+            let takes = |s: &SlaveId| Some(*s) != flood.except && dispatch.takes_multicast(*s, &dst);
+            let slaves = (0..dispatch.filters.len() as SlaveId).filter(takes);
+            ports.extend(slaves.map(|s| self.first_slave + usize::from(s)));
+        }
+        if flood.to_phy {
+            ports.push(PHY);
+        }
+        if flood.to_host {
+            ports.extend(self.host_or_count(DropReason::NoHost, ingress));
+        }
+        let copies = m.into_shares(ports.len() as u16);
+        for (&to, copy) in ports.iter().zip(copies) {
             self.deliver(to, copy, true, counters);
         }
+        self.flood_ports = ports;
     }
 
     /// Sends the frames announcing `slave`'s addresses on the phy (its guest moved).
