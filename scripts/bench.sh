@@ -119,9 +119,9 @@ run_fwd() {
 }
 
 # case -> make_pcap arguments, and busy/idle slaves.
-declare -A make_args=([ipv4]="v4 0 8" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8")
-declare -A slaves=([ipv4]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
-read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
+declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8")
+declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
+read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
 for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
