@@ -14,27 +14,65 @@ use common::qemu::{GuestPlan, Qemu};
 const MASTER_MAC: &str = "02:00:00:00:00:01";
 const BOOT: Duration = Duration::from_secs(90);
 
+/// Two vhost slaves behind a TAP phy whose kernel side is the LAN (10.0.0.1 in a namespace):
+/// a (10.0.0.2) and b (10.0.0.3), their sockets in the test's scratch directory.
+struct TwoSlaves {
+    dir: std::path::PathBuf,
+    sock_a: std::path::PathBuf,
+    sock_b: std::path::PathBuf,
+    /// The TAP's name (`<tag><pid>`), and its LAN namespace (`<tag>lan<pid>`), not yet made.
+    wire_if: String,
+    lan_name: String,
+    toml: String,
+}
+
+const LAN_MAC: &str = "02:00:00:00:00:99";
+const LAN_IP: &str = "10.0.0.1/24";
+
+/// The LAN namespace, with the switch's TAP `wire_if` moved in as 10.0.0.1.
+fn lan_with(name: String, wire_if: &str) -> Netns {
+    let lan = Netns::new(name);
+    lan.adopt(wire_if, LAN_MAC, &[LAN_IP]);
+    lan
+}
+
+/// `client`: the switch connects to sockets QEMU listens on.
+fn two_slaves(test: &str, tag: &str, client: bool) -> TwoSlaves {
+    let id = std::process::id() % 100_000;
+    let dir = common::scratch_dir(test);
+    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
+    let wire_if = format!("{tag}{id}");
+    let slave = |name: &str, socket: &std::path::Path, ip: &str| {
+        format!(
+            "[[slave]]\nname = \"{name}\"\nvhost = {{ socket = \"{}\", client = {client} }}\naddresses = [\"{ip}/24\"]\n",
+            socket.display()
+        )
+    };
+    let toml = format!(
+        "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n{}{}",
+        slave("a", &sock_a, "10.0.0.2"),
+        slave("b", &sock_b, "10.0.0.3")
+    );
+    TwoSlaves {
+        lan_name: format!("{tag}lan{id}"),
+        dir,
+        sock_a,
+        sock_b,
+        wire_if,
+        toml,
+    }
+}
+
 #[test]
 fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
-    let id = std::process::id() % 100_000;
-    let dir = common::scratch_dir("qemu_guests");
-    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
-    let wire_if = format!("ivq{id}");
-    let toml = format!(
-        "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n\
-         [[slave]]\nname = \"a\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.2/24\"]\n\
-         [[slave]]\nname = \"b\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.3/24\"]\n",
-        sock_a.display(),
-        sock_b.display()
-    );
-    let (_eal, sw) = common::start("qemu_guests", &toml);
-    let lan = Netns::new(format!("ivqlan{id}"));
-    lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
+    let t = two_slaves("qemu_guests", "ivq", false);
+    let (_eal, sw) = common::start("qemu_guests", &t.toml);
+    let _lan = lan_with(t.lan_name.clone(), &t.wire_if);
 
     // b pings the LAN for the whole test (100 pings, 20 s): busybox ping fails on any loss.
     let mut b = Qemu::boot(
         &GuestPlan {
-            socket: &sock_b,
+            socket: &t.sock_b,
             listen: false,
             mac: MASTER_MAC,
             ip: "10.0.0.3/24",
@@ -43,12 +81,12 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
             linger_s: 0,
             ipv6: false,
         },
-        dir.join("b.log"),
+        t.dir.join("b.log"),
     );
     // a pings b (through the switch, slave to slave) and the LAN (through the phy); twice,
     // the first one killed after its result, as a crash.
     let plan_a = GuestPlan {
-        socket: &sock_a,
+        socket: &t.sock_a,
         listen: false,
         mac: MASTER_MAC,
         ip: "10.0.0.2/24",
@@ -57,10 +95,10 @@ fn two_guests_ping_each_other_and_the_lan_and_one_comes_back_after_a_crash() {
         linger_s: 60,
         ipv6: false,
     };
-    let mut a = Qemu::boot(&plan_a, dir.join("a1.log"));
+    let mut a = Qemu::boot(&plan_a, t.dir.join("a1.log"));
     a.expect_ok("guest a", BOOT);
     a.kill();
-    let mut a = Qemu::boot(&plan_a, dir.join("a2.log"));
+    let mut a = Qemu::boot(&plan_a, t.dir.join("a2.log"));
     a.expect_ok("guest a, booted again", BOOT);
     b.expect_ok("guest b, pinging all along", BOOT);
     assert!(
@@ -91,6 +129,21 @@ fn pinger(peer: &str) -> String {
     )
 }
 
+/// A guest on `socket` (`listen`: QEMU is the server) with address `ip`, running `cmd` (a
+/// `pinger`: it never ends).
+fn pinging<'a>(socket: &'a std::path::Path, listen: bool, ip: &'a str, cmd: &'a str) -> GuestPlan<'a> {
+    GuestPlan {
+        socket,
+        listen,
+        mac: MASTER_MAC,
+        ip,
+        peer: None,
+        cmd: Some(cmd),
+        linger_s: 0,
+        ipv6: false,
+    }
+}
+
 /// Waits (up to 20 s) until `done` holds.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -117,37 +170,15 @@ fn wait_for_link(iface: &str) {
 /// while the guests run: they reconnect, and reach each other and the LAN again.
 #[test]
 fn client_mode_guests_reconnect_when_the_switch_restarts() {
-    let id = std::process::id() % 100_000;
-    let dir = common::scratch_dir("qemu_restart");
-    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
-    let wire_if = format!("ivr{id}");
-    let config = dir.join("switch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n\
-             [[slave]]\nname = \"a\"\nvhost = {{ socket = \"{}\", client = true }}\naddresses = [\"10.0.0.2/24\"]\n\
-             [[slave]]\nname = \"b\"\nvhost = {{ socket = \"{}\", client = true }}\naddresses = [\"10.0.0.3/24\"]\n",
-            sock_a.display(),
-            sock_b.display()
-        ),
-    )
-    .unwrap();
-    let lan = Netns::new(format!("ivrlan{id}"));
+    let t = two_slaves("qemu_restart", "ivr", true);
+    let config = t.dir.join("switch.toml");
+    std::fs::write(&config, t.toml).unwrap();
+    let lan = Netns::new(t.lan_name.clone());
     let (cmd_a, cmd_b) = (pinger("10.0.0.3"), pinger("10.0.0.2"));
-    let plan = |socket, ip, cmd| GuestPlan {
-        socket,
-        listen: true,
-        mac: MASTER_MAC,
-        ip,
-        peer: None,
-        cmd: Some(cmd),
-        linger_s: 0,
-        ipv6: false,
-    };
+    let plan = |socket, ip, cmd| pinging(socket, true, ip, cmd);
     // QEMU waits for the switch to connect before it boots the guest.
-    let mut a = Qemu::boot(&plan(&sock_a, "10.0.0.2/24", &cmd_a), dir.join("a.log"));
-    let mut b = Qemu::boot(&plan(&sock_b, "10.0.0.3/24", &cmd_b), dir.join("b.log"));
+    let mut a = Qemu::boot(&plan(&t.sock_a, "10.0.0.2/24", &cmd_a), t.dir.join("a.log"));
+    let mut b = Qemu::boot(&plan(&t.sock_b, "10.0.0.3/24", &cmd_b), t.dir.join("b.log"));
 
     let mut answers = (0, 0, 0, 0);
     for run in ["first", "restarted"] {
@@ -155,8 +186,8 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        wait_for_link(&wire_if);
-        lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
+        wait_for_link(&t.wire_if);
+        lan.adopt(&t.wire_if, LAN_MAC, &[LAN_IP]);
         // Three more answers of each kind, to each guest, from this switch.
         answers = (answers.0 + 3, answers.1 + 3, answers.2 + 3, answers.3 + 3);
         a.wait_for("LAN-OK", answers.0, BOOT);
@@ -183,39 +214,19 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
 /// RARP (counted, not forwarded; the switch announces a's address on the phy instead).
 #[test]
 fn a_guest_live_migrates_to_another_qemu_on_its_slave_and_keeps_answering() {
-    let id = std::process::id() % 100_000;
-    let dir = common::scratch_dir("qemu_migrate");
-    let (sock_a, sock_b) = (dir.join("a.sock"), dir.join("b.sock"));
-    let wire_if = format!("ivg{id}");
-    let toml = format!(
-        "[phy]\ndevice = \"net_tap_phy,iface={wire_if}\"\nmac = \"{MASTER_MAC}\"\n\
-         [[slave]]\nname = \"a\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.2/24\"]\n\
-         [[slave]]\nname = \"b\"\nvhost = {{ socket = \"{}\" }}\naddresses = [\"10.0.0.3/24\"]\n",
-        sock_a.display(),
-        sock_b.display()
-    );
-    let (_eal, sw) = common::start("qemu_migrate", &toml);
-    let lan = Netns::new(format!("ivglan{id}"));
-    lan.adopt(&wire_if, "02:00:00:00:00:99", &["10.0.0.1/24"]);
+    let t = two_slaves("qemu_migrate", "ivg", false);
+    let (_eal, sw) = common::start("qemu_migrate", &t.toml);
+    let _lan = lan_with(t.lan_name.clone(), &t.wire_if);
     let (cmd_a, cmd_b) = (pinger("10.0.0.3"), pinger("10.0.0.2"));
-    let plan = |socket, ip, cmd| GuestPlan {
-        socket,
-        listen: false,
-        mac: MASTER_MAC,
-        ip,
-        peer: None,
-        cmd: Some(cmd),
-        linger_s: 0,
-        ipv6: false,
-    };
-    let plan_a = plan(&sock_a, "10.0.0.2/24", &cmd_a);
-    let mut a = Qemu::boot(&plan_a, dir.join("a.log"));
-    let mut b = Qemu::boot(&plan(&sock_b, "10.0.0.3/24", &cmd_b), dir.join("b.log"));
+    let plan = |socket, ip, cmd| pinging(socket, false, ip, cmd);
+    let plan_a = plan(&t.sock_a, "10.0.0.2/24", &cmd_a);
+    let mut a = Qemu::boot(&plan_a, t.dir.join("a.log"));
+    let mut b = Qemu::boot(&plan(&t.sock_b, "10.0.0.3/24", &cmd_b), t.dir.join("b.log"));
     a.wait_for("PEER-OK", 3, BOOT);
     b.wait_for("PEER-OK", 3, BOOT);
 
-    let migration = dir.join("migration.sock");
-    let mut moved = Qemu::incoming(&plan_a, dir.join("a-moved.log"), &migration);
+    let migration = t.dir.join("migration.sock");
+    let mut moved = Qemu::incoming(&plan_a, t.dir.join("a-moved.log"), &migration);
     wait_until("the destination QEMU's migration socket", || migration.exists());
     a.migrate(&migration);
     a.kill();
