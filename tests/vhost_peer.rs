@@ -209,3 +209,43 @@ fn a_guest_waits_while_the_pool_is_dry_and_the_wait_is_counted() {
     assert_eq!(stats["g"].rx_packets, stats["phy"].tx_packets, "{stats:?}");
     assert_eq!(stats["phy"].drops.values().sum::<u64>(), 0, "{stats:?}");
 }
+
+#[test]
+fn a_frozen_guest_costs_counted_drops_not_a_stalled_switch() {
+    let test = "vhost_frozen";
+    let socket = scratch_dir(test).join("g.sock");
+    let socket = socket.to_str().unwrap();
+    let (_eal, sw) = start(test, &config(socket, false, 1));
+    let guest = Guest::start(socket, false, 1, "rxonly", test);
+    wait_until_up(&sw, true);
+    // The guest stops taking frames: its receive virtqueue fills, the rest is dropped after a
+    // bounded number of retries, and the switch goes on serving the others.
+    guest.signal("STOP");
+    let to_g: Vec<_> = (0..1000u32)
+        .map(|i| udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 21], &i.to_be_bytes()))
+        .collect();
+    inject(&sw, "phy", &to_g);
+    let to_a = udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 11], b"to a");
+    inject(&sw, "phy", std::slice::from_ref(&to_a));
+    assert_eq!(take(&sw, "a"), vec![to_a]);
+    let g = &sw.stats()["g"];
+    assert!(g.drops["tx_full"] > 0 && g.tx_packets <= 512, "{g:?}");
+    assert_eq!(g.tx_packets + g.drops["tx_full"], 1000, "{g:?}");
+    // Thawed, it takes frames again.
+    guest.signal("CONT");
+    let delivered = g.tx_packets;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        inject(&sw, "phy", &to_g[..10]);
+        if sw.stats()["g"].tx_packets >= delivered + 10 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the thawed guest takes nothing: {:?}",
+            sw.stats()["g"]
+        );
+    }
+    drop(guest);
+    finish(sw);
+}

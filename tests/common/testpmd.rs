@@ -84,6 +84,15 @@ impl Guest {
         assert!(started.is_ok(), "testpmd never started forwarding");
     }
 
+    /// Sends the testpmd process a signal (e.g. STOP to freeze the guest, CONT to resume it).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Kills the guest, as a crash would.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
