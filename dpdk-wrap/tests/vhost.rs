@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use dpdk_wrap::{Eal, MbufBatch, Mempool, VhostDevice, VhostEvents, VhostSocket};
 
 #[path = "../../tests/common/testpmd.rs"]
+#[allow(dead_code)] // shared with the switch's tests, which use more of it
 mod testpmd;
 
 /// Virtqueue into the guest (its rx) and out of it (its tx), of queue pair 0.
