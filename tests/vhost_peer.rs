@@ -81,8 +81,9 @@ fn answers_through_the_guest(sw: &Switch, count: usize) {
     answers(sw, "a", &from_a, "a", &to_a);
 }
 
-/// `lcores`: (the EAL lcore map, the forwarding lcores); `queues`: queue pairs of slave and guest.
-fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32]), queues: u16) {
+/// `lcores`: (the EAL lcore map, the forwarding lcores); `queues`: queue pairs of slave and
+/// guest. Returns the frames each forwarding lcore read.
+fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32]), queues: u16) -> Vec<u64> {
     let socket = scratch_dir(test).join("g.sock");
     let socket = socket.to_str().unwrap();
     let _ = std::fs::remove_file(socket);
@@ -131,6 +132,7 @@ fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32]), queues
     let _guest = Guest::start(socket, client, queues, "5tswap", test);
     wait_until_up(&sw, true);
     answers_through_the_guest(&sw, 50);
+    let read = sw.lcore_stats().iter().map(|l| l.packets).collect();
     let stats = finish(sw);
     assert_eq!((stats["g"].rx_packets, stats["g"].tx_packets), (300, 300));
     assert_eq!(stats["phy"].tx_packets, 150);
@@ -141,6 +143,7 @@ fn guest_comes_and_goes(test: &str, client: bool, lcores: (&str, &[u32]), queues
             "the switch removes the socket it created"
         );
     }
+    read
 }
 
 const ONE_LCORE: (&str, &[u32]) = ("0@0,1@1", &[1]);
@@ -168,7 +171,10 @@ fn two_lcores_send_to_a_guest_on_two_queue_pairs() {
     // Lcore 1 reads the phy and the guest's pair 0 and sends on pair 0; lcore 2 reads ring
     // slave a and the guest's pair 1 and sends on pair 1. testpmd answers on the pair a frame
     // came in on, so the answers to a come out of the guest's second pair, read by lcore 2.
-    guest_comes_and_goes("vhost_multiqueue", false, TWO_LCORES, 2);
+    let read = guest_comes_and_goes("vhost_multiqueue", false, TWO_LCORES, 2);
+    // Each lcore read its own guest pair: lcore 1 the phy's 153 frames and their 150 answers
+    // on pair 0, lcore 2 a's 150 frames and their 150 answers on pair 1.
+    assert_eq!(read, vec![303, 300]);
 }
 
 /// Waits (up to 20 s) until `done` holds for the switch's counters.
