@@ -62,27 +62,43 @@ impl Address for u128 {
     }
 }
 
+/// A slot's slave when the slot is empty: no slave has this id.
+const EMPTY: SlaveId = SlaveId::MAX;
+
+/// One slot: an address and its slave, or `EMPTY` (an IPv4 slot is 8 bytes: eight per cache
+/// line, where an `Option` made it 12).
+#[derive(Clone, Copy)]
+struct Slot<A> {
+    addr: A,
+    slave: SlaveId,
+}
+
 /// Open addressing with linear probing, load factor <= 1/2 (short probe chains).
 struct OpenTable<A> {
-    slots: Box<[Option<(A, SlaveId)>]>,
+    slots: Box<[Slot<A>]>,
     mask: usize,
     seed: u64,
 }
 
-impl<A: Address> OpenTable<A> {
+impl<A: Address + Default> OpenTable<A> {
     fn new(entries: Vec<(A, SlaveId)>, seed: u64) -> OpenTable<A> {
         let size = (entries.len() * 2).next_power_of_two().max(16);
+        let empty = Slot {
+            addr: A::default(),
+            slave: EMPTY,
+        };
         let mut table = OpenTable {
-            slots: vec![None; size].into_boxed_slice(),
+            slots: vec![empty; size].into_boxed_slice(),
             mask: size - 1,
             seed,
         };
-        for entry in entries {
-            let mut i = table.bucket(entry.0);
-            while table.slots[i].is_some() {
+        for (addr, slave) in entries {
+            assert!(slave != EMPTY, "slave id {EMPTY} is the empty slot's");
+            let mut i = table.bucket(addr);
+            while table.slots[i].slave != EMPTY {
                 i = (i + 1) & table.mask;
             }
-            table.slots[i] = Some(entry);
+            table.slots[i] = Slot { addr, slave };
         }
         table
     }
@@ -96,11 +112,14 @@ impl<A: Address> OpenTable<A> {
     fn lookup(&self, addr: A) -> Option<SlaveId> {
         let mut i = self.bucket(addr);
         loop {
-            match self.slots[i] {
-                None => return None,
-                Some((a, slave)) if a == addr => return Some(slave),
-                Some(_) => i = (i + 1) & self.mask,
+            let slot = self.slots[i];
+            if slot.slave == EMPTY {
+                return None;
             }
+            if slot.addr == addr {
+                return Some(slot.slave);
+            }
+            i = (i + 1) & self.mask;
         }
     }
 }
