@@ -86,6 +86,11 @@ fn nd_to_master(ip6: &mut [u8], own: &[u8; 6], master: &[u8; 6]) {
     let payload = usize::from(u16::from_be_bytes([ip6[4], ip6[5]]));
     let icmp_end = ip6.len().min(40 + payload);
     let icmp = &mut ip6[40..icmp_end];
+    // A payload length short of an ICMPv6 header: nothing to read (the bytes beyond it are
+    // not the message's).
+    if icmp.len() < 8 {
+        return;
+    }
     // Where the options start after each message's fixed part.
     let options_at = match icmp[0] {
         133 => 8,        // router solicitation

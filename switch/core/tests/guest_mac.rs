@@ -260,3 +260,23 @@ fn a_frame_for_the_guest_gets_its_mac_as_destination_and_arp_target() {
     to_guest(&mut ip, &MASTER_MAC, &GUEST_MAC);
     assert_eq!(ip, ipv4_frame(GUEST_MAC, FOREIGN_MAC, UNOWNED_V4, SLAVE0_V4));
 }
+
+#[test]
+fn an_ipv6_payload_length_short_of_an_icmpv6_header_leaves_the_payload_alone() {
+    // Found by the fuzz target: the payload length said 0 (or 7) while option bytes followed.
+    for claimed in [0u16, 7] {
+        let mut frame = nd_frame(
+            FOREIGN_MAC,
+            GUEST_V6,
+            UNOWNED_V6,
+            ICMPV6_NEIGHBOUR_SOLICITATION,
+            &UNOWNED_V6.octets(),
+            (1, GUEST_MAC),
+        );
+        frame[18..20].copy_from_slice(&claimed.to_be_bytes());
+        let mut expected = frame.clone();
+        expected[6..12].copy_from_slice(&MASTER_MAC);
+        assert_eq!(to_master(&mut frame, &MASTER_MAC), Some(GUEST_MAC));
+        assert_eq!(frame, expected, "payload length {claimed}");
+    }
+}
