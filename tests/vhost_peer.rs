@@ -177,19 +177,6 @@ fn two_lcores_send_to_a_guest_on_two_queue_pairs() {
     assert_eq!(read, vec![303, 300]);
 }
 
-/// Waits (up to 20 s) until `done` holds for the switch's counters.
-fn wait_for_stats(
-    sw: &Switch,
-    what: &str,
-    done: impl Fn(&std::collections::BTreeMap<String, switch::counters::PortTotals>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done(&sw.stats()) {
-        assert!(Instant::now() < deadline, "{what}: {:?}", sw.stats());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_guest_waits_while_the_pool_is_dry_and_the_wait_is_counted() {
     let test = "vhost_pool_dry";
@@ -202,13 +189,17 @@ fn a_guest_waits_while_the_pool_is_dry_and_the_wait_is_counted() {
     );
     let mut guest = Guest::start(socket, false, 1, "txonly", test);
     wait_until_up(&sw, true);
-    wait_for_stats(&sw, "the pool never ran dry", |s| s["g"].drops["pool_empty"] > 0);
+    wait_until(
+        || sw.stats()["g"].drops["pool_empty"] > 0,
+        || format!("the pool never ran dry: {:?}", sw.stats()),
+    );
     let held = take(&sw, "phy").len();
     assert!(held >= 100, "only {held} frames held in the phy's ring");
     // Drained: the guest's frames flow again.
-    wait_for_stats(&sw, "no frames after the drain", |s| {
-        s["phy"].tx_packets >= held as u64 + 100
-    });
+    wait_until(
+        || sw.stats()["phy"].tx_packets >= held as u64 + 100,
+        || format!("no frames after the drain: {:?}", sw.stats()),
+    );
     guest.stop();
     let stats = finish(sw);
     // Nothing was dropped: the frames waited in the guest's queue.
@@ -240,18 +231,13 @@ fn a_frozen_guest_costs_counted_drops_not_a_stalled_switch() {
     // Thawed, it takes frames again.
     guest.signal("CONT");
     let delivered = g.tx_packets;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let takes_again = || {
         inject(&sw, "phy", &to_g[..10]);
-        if sw.stats()["g"].tx_packets >= delivered + 10 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the thawed guest takes nothing: {:?}",
-            sw.stats()["g"]
-        );
-    }
+        sw.stats()["g"].tx_packets >= delivered + 10
+    };
+    wait_until(takes_again, || {
+        format!("the thawed guest takes nothing: {:?}", sw.stats()["g"])
+    });
     drop(guest);
     finish(sw);
 }

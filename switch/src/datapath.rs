@@ -252,6 +252,19 @@ impl Outputs {
         self.flood_ports = ports;
     }
 
+    /// Gives a frame from `slave`'s guest the master's MAC (`guest_mac::to_master`), learning
+    /// the guest's own. Only a guest with a MAC of its own pays for more than a compare.
+    #[inline(always)]
+    fn hide_guest_mac(&self, slave: SlaveId, m: &mut Mbuf, master: &[u8; 6]) {
+        if m.data().get(6..12) == Some(&master[..]) {
+            return;
+        }
+        // A vhost dequeue gives a private mbuf: data_mut always has it.
+        if let Some(own) = m.data_mut().and_then(|data| guest_mac::to_master(data, master)) {
+            self.map.guest_macs.learn(slave, own);
+        }
+    }
+
     /// Sends the frames announcing `slave`'s addresses on the phy (its guest moved).
     #[cold]
     fn announce(&mut self, slave: SlaveId, counters: &LcoreCounters) {
@@ -301,25 +314,15 @@ impl Outputs {
             if let Some(next) = drain.peek_ahead(PREFETCH_AHEAD - 1) {
                 next.prefetch_data();
             }
-            bytes += u64::from(m.pkt_len());
-            match role {
-                // Only a guest with a MAC of its own pays for the rewrite.
-                Role::Guest(s) if m.data().get(6..12) != Some(&dispatch.master_mac[..]) => {
-                    // A vhost dequeue gives a private mbuf: data_mut always has it.
-                    let own = m
-                        .data_mut()
-                        .and_then(|data| guest_mac::to_master(data, &dispatch.master_mac));
-                    if let Some(own) = own {
-                        self.map.guest_macs.learn(s, own);
-                    }
-                }
-                _ => {}
-            }
-            let (frame, frame_len) = (m.data(), m.pkt_len() as usize);
+            let frame_len = m.pkt_len() as usize;
+            bytes += frame_len as u64;
             let verdict = match role {
-                Role::Phy => dispatch.from_phy_frame(frame, frame_len),
-                Role::Slave(s) => dispatch.from_slave_frame(s, frame, frame_len),
-                Role::Guest(s) => dispatch.from_guest_frame(s, frame, frame_len),
+                Role::Phy => dispatch.from_phy_frame(m.data(), frame_len),
+                Role::Slave(s) => dispatch.from_slave_frame(s, m.data(), frame_len),
+                Role::Guest(s) => {
+                    self.hide_guest_mac(s, &mut m, &dispatch.master_mac);
+                    dispatch.from_guest_frame(s, m.data(), frame_len)
+                }
                 // The master's own transmissions bypass ipvlan.
                 Role::Host => Verdict::Phy,
             };

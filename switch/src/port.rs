@@ -31,9 +31,7 @@ impl Rx {
             Rx::Vhost(link, pair, pool) => link.recv(*pair, pool, batch),
         }
     }
-}
 
-impl Rx {
     /// After a receive that brought nothing: did frames wait that the pool had no mbufs for?
     /// (Only a vhost guest's queue can tell; a device counts its own misses.)
     #[inline]

@@ -252,14 +252,16 @@ impl Switch {
             first_slave,
             master_mac,
             guest_macs,
+            // Only a guest is announced (after it moved): a ring or device slave has none.
             announcements: config
                 .slaves
                 .iter()
-                .map(|s| {
-                    announcements(
-                        &master_mac,
-                        &s.addresses.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
-                    )
+                .map(|s| match s.port.backing {
+                    Backing::Vhost(_) => {
+                        let addresses: Vec<IpAddr> = s.addresses.iter().map(|(a, _)| *a).collect();
+                        announcements(&master_mac, &addresses)
+                    }
+                    _ => Vec::new(),
                 })
                 .collect(),
             pool: pool.clone(),

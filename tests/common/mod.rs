@@ -88,6 +88,15 @@ pub fn stop_binary(child: &mut std::process::Child, signal: &str) {
     assert!(status.success(), "exit status {status}");
 }
 
+/// Polls `done` until it holds, for 20 s at most; then panics with `failure()`'s text.
+pub fn wait_until(mut done: impl FnMut() -> bool, failure: impl FnOnce() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", failure());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Offers frames to the switch on a ring-backed port, as if that port received them.
 pub fn inject(switch: &Switch, port: &str, frames: &[Vec<u8>]) {
     let (into, _) = switch

@@ -80,19 +80,22 @@ impl Link {
     /// the batch's free room, from `pool`.
     #[inline]
     pub fn recv(&self, pair: u16, pool: &Mempool, batch: &mut MbufBatch) -> usize {
-        match self.device() {
-            Some(device) if pair < self.pairs() => device.dequeue(from_guest(pair), pool, batch),
-            _ => 0,
-        }
+        self.using_pair(pair)
+            .map_or(0, |device| device.dequeue(from_guest(pair), pool, batch))
+    }
+
+    /// The guest's device, if one is attached and uses queue pair `pair`.
+    #[inline(always)]
+    fn using_pair(&self, pair: u16) -> Option<VhostDevice> {
+        self.device().filter(|_| pair < self.pairs())
     }
 
     /// The guest has frames waiting that the last receive could not take for want of mbufs
     /// (they stay in its queue; checked only after a receive that brought nothing).
     pub fn starved(&self, pair: u16, pool: &Mempool) -> bool {
-        let waiting = match self.device() {
-            Some(device) if pair < self.pairs() => device.pending(from_guest(pair)) > 0,
-            _ => false,
-        };
+        let waiting = self
+            .using_pair(pair)
+            .is_some_and(|device| device.pending(from_guest(pair)) > 0);
         waiting && pool.available() < BURST as u32
     }
 
