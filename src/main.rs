@@ -47,7 +47,14 @@ fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<
     }
     let eal = Eal::init(&config.eal_args)?;
     let mut switch = Switch::start(&eal, config)?;
-    tracing::info!("forwarding; stop with Ctrl-C (SIGINT) or SIGTERM");
+    // On stdout, once every port is started: the line a supervisor (or a test) waits for.
+    let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
+    println!(
+        "ipvlan-switch: forwarding, mode {}, {} slaves, lcores {}; stop with Ctrl-C (SIGINT) or SIGTERM",
+        format!("{:?} {:?}", config.mode, config.flags).to_lowercase(),
+        config.slaves.len(),
+        lcores.join(",")
+    );
     let snapshot = |switch: &Switch| (Instant::now(), switch.stats(), switch.lcore_stats());
     let mut last = snapshot(&switch);
     while !stop.load(Ordering::Relaxed) {

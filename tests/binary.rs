@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -39,16 +39,13 @@ fn forwards_pcap_to_pcap_and_reports_counters_on_sigint() {
     );
     std::fs::write(path("switch.toml"), config).unwrap();
 
-    let mut child = switch_binary(&dir.join("switch.toml"), "binary")
-        .arg("--stats-out")
-        .arg(path("stats.json"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The pcap is read at once; give the EAL time to start and the lcore to forward.
-    std::thread::sleep(Duration::from_secs(3));
-    stop_binary(&mut child, "INT");
-    let table = std::io::read_to_string(child.stdout.take().unwrap()).unwrap();
+    let mut switch = switch_binary(&dir.join("switch.toml"), "binary");
+    switch.arg("--stats-out").arg(path("stats.json"));
+    let switch = SwitchProcess::spawn(switch);
+    switch.wait_ready();
+    // The pcap is read at once; give the lcore time to forward it.
+    std::thread::sleep(Duration::from_secs(1));
+    let table = switch.stop("INT");
     assert!(
         table.contains("rx_packets") && table.contains("phy"),
         "no counter table: {table}"

@@ -144,28 +144,6 @@ fn pinging<'a>(socket: &'a std::path::Path, listen: bool, ip: &'a str, cmd: &'a 
     }
 }
 
-/// Waits (up to 20 s) until `done` holds.
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "waited 20 s for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits (up to 20 s) until interface `iface` exists in this namespace: the switch made its TAP.
-fn wait_for_link(iface: &str) {
-    wait_until(&format!("the switch's {iface}"), || {
-        std::process::Command::new("ip")
-            .args(["link", "show", "dev", iface])
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    });
-}
-
 /// QEMU listens on the sockets, the switch binary connects (client mode), and is restarted
 /// while the guests run: they reconnect, and reach each other and the LAN again.
 #[test]
@@ -182,11 +160,9 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
 
     let mut answers = (0, 0, 0, 0);
     for run in ["first", "restarted"] {
-        let mut switch = common::switch_binary(&config, "qemu_restart")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_link(&t.wire_if);
+        let switch = common::SwitchProcess::spawn(common::switch_binary(&config, "qemu_restart"));
+        // Only once the switch has configured its TAP may the test move it.
+        switch.wait_ready();
         lan.adopt(&t.wire_if, LAN_MAC, &[LAN_IP]);
         // Three more answers of each kind, to each guest, from this switch.
         answers = (answers.0 + 3, answers.1 + 3, answers.2 + 3, answers.3 + 3);
@@ -202,7 +178,7 @@ fn client_mode_guests_reconnect_when_the_switch_restarts() {
             count(&b, "PEER-OK"),
         );
         eprintln!("{run} switch: answers {answers:?}");
-        common::stop_binary(&mut switch, "TERM");
+        switch.stop("TERM");
     }
     a.kill();
     b.kill();
@@ -227,7 +203,10 @@ fn a_guest_live_migrates_to_another_qemu_on_its_slave_and_keeps_answering() {
 
     let migration = t.dir.join("migration.sock");
     let mut moved = Qemu::incoming(&plan_a, t.dir.join("a-moved.log"), &migration);
-    wait_until("the destination QEMU's migration socket", || migration.exists());
+    common::wait_until(
+        || migration.exists(),
+        || "no migration socket from the destination QEMU".into(),
+    );
     a.migrate(&migration);
     a.kill();
     let answered = b.console().matches("PEER-OK").count();

@@ -66,26 +66,62 @@ pub fn switch_binary(config: &std::path::Path, test: &str) -> std::process::Comm
     cmd
 }
 
-/// Stops a running switch binary with SIG`signal` (INT or TERM); panics unless it exits
-/// successfully within 20 s.
-pub fn stop_binary(child: &mut std::process::Child, signal: &str) {
-    let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the switch did not stop on SIG{signal}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}");
+/// A running switch binary, its stdout read as it comes (so a full pipe never blocks it).
+pub struct SwitchProcess {
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+    ready: std::sync::mpsc::Receiver<()>,
+}
+
+impl SwitchProcess {
+    /// Spawns `switch` (from `switch_binary`) with its stdout piped.
+    pub fn spawn(mut switch: std::process::Command) -> SwitchProcess {
+        use std::io::BufRead;
+        let mut child = switch.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let pipe = child.stdout.take().unwrap();
+        let (tx, ready) = std::sync::mpsc::channel();
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if line.starts_with("ipvlan-switch: forwarding") {
+                    let _ = tx.send(());
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        SwitchProcess { child, stdout, ready }
+    }
+
+    /// Waits (up to 20 s) for the line the binary prints once all its ports are started.
+    pub fn wait_ready(&self) {
+        let ready = self.ready.recv_timeout(Duration::from_secs(20));
+        assert!(ready.is_ok(), "the switch never said it forwards");
+    }
+
+    /// Stops the switch with SIG`signal` (INT or TERM); panics unless it exits successfully
+    /// within 20 s. Returns all it printed on stdout.
+    pub fn stop(mut self, signal: &str) -> String {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the switch did not stop on SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "exit status {status}");
+        self.stdout.join().unwrap()
+    }
 }
 
 /// Polls `done` until it holds, for 20 s at most; then panics with `failure()`'s text.
