@@ -151,7 +151,13 @@ for r in $(seq "$ROUNDS"); do
     echo "round $r $c: testpmd $(echo ${tp[$c]:-} | awk '{print $NF}') switch $(echo ${sw[$c]} | awk '{print $NF}') baseline $(echo ${base[$c]:-} | awk '{print $NF}')" >&2
   done
 done
-printf '%-18s %-26s %-26s %-26s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps (rounds)" "baseline Mpps (rounds)" "ratio of medians"
+# The median of the per-round ratios too: rounds run their cases back to back, so a ratio within
+# a round sees the same machine (this VM's speed drifts by up to 2x over minutes).
+round_ratios() { # ours-list reference-list
+  paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) |
+    awk '$2 > 0 {print $1 / $2}' | median
+}
+printf '%-18s %-26s %-26s %-26s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps (rounds)" "baseline Mpps (rounds)" "ratio of medians; median of round ratios"
 for c in "${cases[@]}"; do
   s=$(median_of "${sw[$c]}")
   if is_scale "$c"; then
@@ -159,6 +165,10 @@ for c in "${cases[@]}"; do
   else
     t=$(median_of "${tp[$c]}") ratio_to="x testpmd"
   fi
-  printf '%-18s %-26s %-26s %-26s %.2f %s\n' "$c" "${tp[$c]:--}" "${sw[$c]}" "${base[$c]:--}" \
-    "$(awk -v s="$s" -v t="$t" 'BEGIN {print (t > 0 ? s / t : 0)}')" "$ratio_to"
+  reference=${tp[$c]:-}
+  is_scale "$c" && reference=${sw[ipv4]:-}
+  printf '%-18s %-26s %-26s %-26s %.2f; %.2f %s' "$c" "${tp[$c]:--}" "${sw[$c]}" "${base[$c]:--}" \
+    "$(awk -v s="$s" -v t="$t" 'BEGIN {print (t > 0 ? s / t : 0)}')" "$(round_ratios "${sw[$c]}" "$reference")" "$ratio_to"
+  [ -n "${base[$c]:-}" ] && printf '; baseline %.2f' "$(round_ratios "${base[$c]}" "$reference")"
+  echo
 done

@@ -117,7 +117,21 @@ fn events_of(vid: c_int) -> Option<Arc<dyn VhostEvents>> {
     SOCKETS.lock().unwrap().get(&path).cloned()
 }
 
+/// The lcores poll every virtqueue, so the guest need not notify the switch after each burst
+/// it queues (an eventfd write, or for a QEMU guest a VM exit): told so, as net_vhost and OVS
+/// tell theirs. Set when the device is ready (not in `vring_state_changed`: the library holds
+/// the virtqueues' locks there, and the call takes them); a virtqueue enabled later, or a
+/// refusal, leaves the guest's notifications on, which costs only speed.
+fn no_kicks(vid: c_int, queue: u16) {
+    // SAFETY: the library checks the device id and queue index.
+    unsafe { dpdk_sys::rte_vhost_enable_guest_notification(vid, queue, 0) };
+}
+
 unsafe extern "C" fn new_device(vid: c_int) -> c_int {
+    // SAFETY: the library checks the device id (0 for an unknown one).
+    for queue in 0..unsafe { dpdk_sys::rte_vhost_get_vring_num(vid) } {
+        no_kicks(vid, queue);
+    }
     if let Some(events) = events_of(vid) {
         events.attached(VhostDevice { vid });
     }

@@ -394,7 +394,8 @@ impl Worker {
                     i += 1;
                 }
             }
-            for _ in 0..IDLE_POLLS_PER_ROUND {
+            // No idle queue twice in a round (with one idle queue, it is polled once).
+            for _ in 0..IDLE_POLLS_PER_ROUND.min(self.polls.len() - self.busy) {
                 if self.busy == self.polls.len() {
                     break;
                 }
