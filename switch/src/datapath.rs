@@ -252,19 +252,6 @@ impl Outputs {
         self.flood_ports = ports;
     }
 
-    /// Gives a frame from `slave`'s guest the master's MAC (`guest_mac::to_master`), learning
-    /// the guest's own. Only a guest with a MAC of its own pays for more than a compare.
-    #[inline(always)]
-    fn hide_guest_mac(&self, slave: SlaveId, m: &mut Mbuf, master: &[u8; 6]) {
-        if m.data().get(6..12) == Some(&master[..]) {
-            return;
-        }
-        // A vhost dequeue gives a private mbuf: data_mut always has it.
-        if let Some(own) = m.data_mut().and_then(|data| guest_mac::to_master(data, master)) {
-            self.map.guest_macs.learn(slave, own);
-        }
-    }
-
     /// Sends the frames announcing `slave`'s addresses on the phy (its guest moved).
     #[cold]
     fn announce(&mut self, slave: SlaveId, counters: &LcoreCounters) {
@@ -296,7 +283,8 @@ impl Outputs {
         self.dirty.clear();
     }
 
-    /// Dispatches one received burst from `from`; full tx batches go out at once.
+    /// Dispatches one received burst from `from`; full tx batches go out at once. One loop per
+    /// role, so that the per-frame work has no branch on it.
     #[inline]
     fn handle_burst(
         &mut self,
@@ -305,6 +293,33 @@ impl Outputs {
         role: Role,
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
+    ) {
+        let master = &dispatch.master_mac;
+        match role {
+            Role::Phy => self.dispatch_burst(dispatch, from, batch, counters, |_, m, len| {
+                dispatch.from_phy_frame(m.data(), len)
+            }),
+            Role::Slave(s) => self.dispatch_burst(dispatch, from, batch, counters, |_, m, len| {
+                dispatch.from_slave_frame(s, m.data(), len)
+            }),
+            Role::Guest(s) => self.dispatch_burst(dispatch, from, batch, counters, |map, m, len| {
+                hide_guest_mac(map, s, m, master);
+                dispatch.from_guest_frame(s, m.data(), len)
+            }),
+            // The master's own transmissions bypass ipvlan.
+            Role::Host => self.dispatch_burst(dispatch, from, batch, counters, |_, _, _| Verdict::Phy),
+        }
+    }
+
+    /// `handle_burst` with the verdict of each frame (of its length) from `decide`.
+    #[inline(always)]
+    fn dispatch_burst(
+        &mut self,
+        dispatch: &Dispatch,
+        from: PortIndex,
+        batch: &mut MbufBatch,
+        counters: &LcoreCounters,
+        decide: impl Fn(&PortMap, &mut Mbuf, usize) -> Verdict,
     ) {
         let ingress = &counters.ports[from];
         ingress.rx_packets.add(batch.len() as u64);
@@ -316,16 +331,7 @@ impl Outputs {
             }
             let frame_len = m.pkt_len() as usize;
             bytes += frame_len as u64;
-            let verdict = match role {
-                Role::Phy => dispatch.from_phy_frame(m.data(), frame_len),
-                Role::Slave(s) => dispatch.from_slave_frame(s, m.data(), frame_len),
-                Role::Guest(s) => {
-                    self.hide_guest_mac(s, &mut m, &dispatch.master_mac);
-                    dispatch.from_guest_frame(s, m.data(), frame_len)
-                }
-                // The master's own transmissions bypass ipvlan.
-                Role::Host => Verdict::Phy,
-            };
+            let verdict = decide(&self.map, &mut m, frame_len);
             match verdict {
                 Verdict::Slave(s) => self.deliver(self.first_slave + usize::from(s), m, false, counters),
                 Verdict::Phy => self.deliver(PHY, m, false, counters),
@@ -469,6 +475,19 @@ fn addressed_to(mut m: Mbuf, master: &[u8; 6], guest: &[u8; 6], pool: &Mempool) 
             Some(m)
         }
         None => private_copy(&m, master, guest, pool),
+    }
+}
+
+/// Gives a frame from `slave`'s guest the master's MAC (`guest_mac::to_master`), learning the
+/// guest's own. Only a guest with a MAC of its own pays for more than a compare.
+#[inline(always)]
+fn hide_guest_mac(map: &PortMap, slave: SlaveId, m: &mut Mbuf, master: &[u8; 6]) {
+    if m.data().get(6..12) == Some(&master[..]) {
+        return;
+    }
+    // A vhost dequeue gives a private mbuf: data_mut always has it.
+    if let Some(own) = m.data_mut().and_then(|data| guest_mac::to_master(data, master)) {
+        map.guest_macs.learn(slave, own);
     }
 }
 
