@@ -36,6 +36,15 @@ impl PoolInner {
         unsafe { dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
     }
 
+    /// Fewer than `n` mbufs in the pool's shared ring (the lcores' caches not counted): an lcore
+    /// whose own cache holds fewer than `n` cannot get `n`. Two index reads, where
+    /// `available` reads every lcore's cache.
+    fn shared_below(&self, n: u32) -> bool {
+        // SAFETY: a valid pool created with ring ops (see `Mempool::new`): its pool_data is the
+        // rte_ring that holds the free mbufs (the union member ring ops use), for the pool's life.
+        unsafe { dpdk_sys::rte_ring_count(self.ptr.as_ref().__bindgen_anon_1.pool_data.cast()) < n }
+    }
+
     fn in_use(&self) -> u32 {
         self.capacity() - self.available()
     }
@@ -45,15 +54,18 @@ impl Mempool {
     /// A pool of `size` mbufs with the default data room (2048 + headroom), `cache` per lcore.
     pub fn new(eal: &Eal, name: &str, size: u32, cache: u32) -> Result<Mempool> {
         let cname = c_string("mempool name", name)?;
-        // SAFETY: valid C string; EAL is initialised (we hold a handle).
+        // Ring-backed (DPDK's default ops, named so that `shared_below` may read the ring).
+        let ops = c"ring_mp_mc";
+        // SAFETY: valid C strings; EAL is initialised (we hold a handle).
         let ptr = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(
+            dpdk_sys::rte_pktmbuf_pool_create_by_ops(
                 cname.as_ptr(),
                 size,
                 cache,
                 0,
                 dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
                 eal.socket_id(),
+                ops.as_ptr(),
             )
         };
         NonNull::new(ptr)
@@ -78,6 +90,13 @@ impl Mempool {
     /// Mbufs free in the pool, per-lcore caches included (control-path cost: walks the caches).
     pub fn available(&self) -> u32 {
         self.0.available()
+    }
+
+    /// Fewer than `n` mbufs left outside the lcores' caches: the cheap first test of a pool
+    /// running dry, for the data path (an lcore with fewer than `n` cached cannot get `n`).
+    #[inline]
+    pub fn shared_below(&self, n: u32) -> bool {
+        self.0.shared_below(n)
     }
 
     /// Mbufs currently out of the pool: a leak shows here once the data path is idle.

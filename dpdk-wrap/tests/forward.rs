@@ -83,4 +83,11 @@ fn forwards_between_two_ports_without_leaking() {
         "xstats agree with the basic counters"
     );
     assert_eq!(pool.in_use(), 0, "mbufs leaked");
+
+    // The cheap dry-pool test (the pool has no lcore caches): all but 31 mbufs out.
+    assert!(!pool.shared_below(32));
+    let held: Vec<_> = (0..POOL - 31).map(|_| pool.alloc().unwrap()).collect();
+    assert!(pool.shared_below(32) && !pool.shared_below(31));
+    drop(held);
+    assert!(!pool.shared_below(32));
 }

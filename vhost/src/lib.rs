@@ -92,11 +92,13 @@ impl Link {
 
     /// The guest has frames waiting that the last receive could not take for want of mbufs
     /// (they stay in its queue; checked only after a receive that brought nothing).
+    /// The pool is tested first: reading the guest's ring after every empty poll would pull
+    /// a cache line the guest is writing, and slow it.
     pub fn starved(&self, pair: u16, pool: &Mempool) -> bool {
-        let waiting = self
-            .using_pair(pair)
-            .is_some_and(|device| device.pending(from_guest(pair)) > 0);
-        waiting && pool.available() < BURST as u32
+        pool.shared_below(BURST as u32)
+            && self
+                .using_pair(pair)
+                .is_some_and(|device| device.pending(from_guest(pair)) > 0)
     }
 
     /// Copies frames from the front of the batch into the guest, on the queue pair of `lane`
