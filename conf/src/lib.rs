@@ -99,6 +99,9 @@ pub struct Config {
     pub eal_args: Vec<String>,
     /// Mbufs in the packet pool; `None`: what the switch can hold in flight.
     pub pool_mbufs: Option<u32>,
+    /// The longest an lcore whose polls come back empty sleeps between rounds, in µs (0: never
+    /// sleeps, the benchmark setting).
+    pub idle_sleep_max_us: u32,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.

@@ -22,6 +22,8 @@ const MTU_RANGE: RangeInclusive<u16> = 68..=9600;
 
 /// Mbufs a pool may be given: a few bursts up to 16 M (36 GiB of buffers).
 const POOL_MBUFS_RANGE: RangeInclusive<u32> = 16..=(1 << 24);
+/// Up to 10 ms: longer would make a newly busy port wait more than a ring or NIC queue holds.
+const IDLE_SLEEP_MAX_US_RANGE: RangeInclusive<u32> = 0..=10_000;
 
 /// Queue pairs a vhost slave may offer.
 const VHOST_QUEUES_RANGE: RangeInclusive<u16> = 1..=8;
@@ -52,6 +54,12 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
             .lcores
             .map(|lcores| resolve_lcores(source, &lcores))
             .transpose()?,
+        idle_sleep_max_us: match file.idle_sleep_max_us {
+            Some(us) => source.check_at(&us, "idle_sleep_max_us", |&n| {
+                check_range(n, IDLE_SLEEP_MAX_US_RANGE)
+            })?,
+            None => 0,
+        },
         eal_args: match file.eal.and_then(|eal| eal.args) {
             Some(args) => args,
             None => DEFAULT_EAL_ARGS.map(String::from).to_vec(),

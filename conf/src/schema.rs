@@ -13,6 +13,7 @@ pub(crate) struct FileConfig {
     pub mode: Option<Mode>,
     pub flags: Option<PortFlags>,
     pub lcores: Option<Spanned<Vec<Spanned<u32>>>>,
+    pub idle_sleep_max_us: Option<Spanned<u32>>,
     pub eal: Option<FileEal>,
     pub pool: Option<FilePool>,
     pub phy: Option<Spanned<FilePort>>,
@@ -90,6 +91,7 @@ impl From<&Config> for FileConfig {
                 .lcores
                 .as_ref()
                 .map(|lcores| unplaced(lcores.iter().copied().map(unplaced).collect())),
+            idle_sleep_max_us: Some(unplaced(config.idle_sleep_max_us)),
             eal: Some(FileEal {
                 args: Some(config.eal_args.clone()),
             }),

@@ -463,3 +463,22 @@ fn pool_size_is_optional_and_bounded() {
         "8 is not in 16..=16777216",
     );
 }
+
+#[test]
+fn idle_sleep_is_off_unless_set_and_bounded() {
+    assert_eq!(Config::parse(MINIMAL, "s.toml").unwrap().idle_sleep_max_us, 0);
+    let config = Config::parse(&format!("idle_sleep_max_us = 250\n{MINIMAL}"), "s.toml").unwrap();
+    assert_eq!(config.idle_sleep_max_us, 250);
+    assert_eq!(
+        Config::parse(&config.to_toml(), "again")
+            .unwrap()
+            .idle_sleep_max_us,
+        250
+    );
+    assert_error(
+        &format!("idle_sleep_max_us = 20000\n{MINIMAL}"),
+        1,
+        "idle_sleep_max_us",
+        "20000 is not in 0..=10000",
+    );
+}

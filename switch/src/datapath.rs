@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use dpdk_wrap::{rdtsc, Mbuf, MbufBatch, Mempool, BURST};
 use switch_core::classify::ETH_HLEN;
@@ -77,6 +78,8 @@ pub struct Worker {
     quiescence: Arc<Quiescence>,
     /// This lcore's index among the forwarding lcores.
     lcore: usize,
+    /// The longest sleep after a round that brought nothing (zero: never sleeps).
+    idle_sleep_max: Duration,
 }
 
 /// Frames waiting for one destination port: this lcore's tx queue on it, the batch, what the
@@ -365,6 +368,7 @@ impl Worker {
         dispatch: Arc<Dispatch>,
         quiescence: Arc<Quiescence>,
         lcore: usize,
+        idle_sleep_max: Duration,
     ) -> Worker {
         Worker {
             busy: polls.len(),
@@ -375,15 +379,19 @@ impl Worker {
             dispatch,
             quiescence,
             lcore,
+            idle_sleep_max,
         }
     }
 
     /// Polls until `stop` is set. Each round polls every busy queue and a few idle ones in
     /// turn. Waiting batches are sent once `FLUSH_AFTER` frames arrived since the last time
     /// (however many destinations: frames are still in the cache), and after any round that
-    /// brought less than a burst (the load is light: nothing to gain by waiting).
+    /// brought less than a burst (the load is light: nothing to gain by waiting). With an idle
+    /// sleep bound, each round in a row that brought nothing sleeps twice as long as the one
+    /// before (from 1 µs) up to the bound; the first frame ends it.
     pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
+        let mut idle_sleep = Duration::ZERO;
         self.quiescence.passed(self.lcore);
         let mut round_start = rdtsc();
         while !stop.load(Ordering::Relaxed) {
@@ -419,6 +427,13 @@ impl Worker {
                 self.flush(counters);
             }
             self.quiescence.passed(self.lcore);
+            if received == 0 && !self.idle_sleep_max.is_zero() {
+                idle_sleep = (idle_sleep * 2).clamp(Duration::from_micros(1), self.idle_sleep_max);
+                // Counted below with the round, as idle.
+                std::thread::sleep(idle_sleep);
+            } else {
+                idle_sleep = Duration::ZERO;
+            }
             let now = rdtsc();
             let spent = now.wrapping_sub(round_start);
             round_start = now;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use conf::{Backing, Config, Mode, PortConf};
 use dpdk_wrap::{DpdkError, Eal, EthPort, LcoreJob, Mempool, PortSetup, Ring, BURST};
@@ -270,7 +271,15 @@ impl Switch {
         let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
         for (i, ((polls, tx), lcore)) in lcore_work {
             let out = Outputs::new(tx, map.clone());
-            let worker = Worker::new(polls, out, dispatch.clone(), quiescence.clone(), i);
+            let idle_sleep_max = Duration::from_micros(config.idle_sleep_max_us.into());
+            let worker = Worker::new(
+                polls,
+                out,
+                dispatch.clone(),
+                quiescence.clone(),
+                i,
+                idle_sleep_max,
+            );
             let (counters, stop_flag) = (counters.clone(), stop.clone());
             match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
                 Ok(job) => jobs.push(job),
