@@ -12,7 +12,7 @@ fn cli(args: &[&str]) -> Cli {
 #[test]
 fn without_options_the_default_config_runs() {
     let config = cli(&[]).resolve().unwrap();
-    assert_eq!(config.phy.at, "<default>:8: phy.device");
+    assert_eq!(config.phy.at, "<default>:11: phy.device");
     assert_eq!((config.log_level, config.stats_out), (None, None));
 }
 

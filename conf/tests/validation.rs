@@ -33,6 +33,7 @@ fn default_config_parses() {
     let config = Config::parse(DEFAULT_CONFIG, "<default>").unwrap();
     assert_eq!((config.mode, config.flags), (Mode::L2, PortFlags::Bridge));
     assert_eq!(config.lcores, None, "every worker of -l 0,1: lcore 1");
+    assert_eq!(config.idle_sleep_max_us, 250);
     assert_eq!(
         config.eal_args,
         [
@@ -46,7 +47,7 @@ fn default_config_parses() {
     );
     assert_eq!(config.phy.backing, Backing::Device("net_tap0,iface=ipvl0".into()));
     assert_eq!(config.phy.mac, Some([2, 0, 0, 0, 0, 1]));
-    assert_eq!(config.phy.at, "<default>:8: phy.device");
+    assert_eq!(config.phy.at, "<default>:11: phy.device");
     assert!(config.host.is_none());
     let names: Vec<_> = config.slaves.iter().map(|slave| slave.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
