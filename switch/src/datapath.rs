@@ -297,7 +297,6 @@ impl Outputs {
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
     ) {
-        let master = &dispatch.master_mac;
         match role {
             Role::Phy => self.dispatch_burst(dispatch, from, batch, counters, |_, m, len| {
                 dispatch.from_phy_frame(m.data(), len)
@@ -306,7 +305,7 @@ impl Outputs {
                 dispatch.from_slave_frame(s, m.data(), len)
             }),
             Role::Guest(s) => self.dispatch_burst(dispatch, from, batch, counters, |map, m, len| {
-                hide_guest_mac(map, s, m, master);
+                hide_guest_mac(map, s, m);
                 dispatch.from_guest_frame(s, m.data(), len)
             }),
             // The master's own transmissions bypass ipvlan.
@@ -496,7 +495,8 @@ fn addressed_to(mut m: Mbuf, master: &[u8; 6], guest: &[u8; 6], pool: &Mempool) 
 /// Gives a frame from `slave`'s guest the master's MAC (`guest_mac::to_master`), learning the
 /// guest's own. Only a guest with a MAC of its own pays for more than a compare.
 #[inline(always)]
-fn hide_guest_mac(map: &PortMap, slave: SlaveId, m: &mut Mbuf, master: &[u8; 6]) {
+fn hide_guest_mac(map: &PortMap, slave: SlaveId, m: &mut Mbuf) {
+    let master = &map.master_mac;
     if m.data().get(6..12) == Some(&master[..]) {
         return;
     }

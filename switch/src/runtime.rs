@@ -268,10 +268,10 @@ impl Switch {
             pool: pool.clone(),
         });
         let mut jobs = Vec::new();
+        let idle_sleep_max = Duration::from_micros(config.idle_sleep_max_us.into());
         let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
         for (i, ((polls, tx), lcore)) in lcore_work {
             let out = Outputs::new(tx, map.clone());
-            let idle_sleep_max = Duration::from_micros(config.idle_sleep_max_us.into());
             let worker = Worker::new(
                 polls,
                 out,

@@ -76,21 +76,9 @@ pub struct SwitchProcess {
 impl SwitchProcess {
     /// Spawns `switch` (from `switch_binary`) with its stdout piped.
     pub fn spawn(mut switch: std::process::Command) -> SwitchProcess {
-        use std::io::BufRead;
         let mut child = switch.stdout(std::process::Stdio::piped()).spawn().unwrap();
-        let pipe = child.stdout.take().unwrap();
-        let (tx, ready) = std::sync::mpsc::channel();
-        let stdout = std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.starts_with("ipvlan-switch: forwarding") {
-                    let _ = tx.send(());
-                }
-                text.push_str(&line);
-                text.push('\n');
-            }
-            text
-        });
+        let (ready, stdout) =
+            testpmd::watch_stdout(&mut child, |line| line.starts_with("ipvlan-switch: forwarding"));
         SwitchProcess { child, stdout, ready }
     }
 

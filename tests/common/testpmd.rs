@@ -62,19 +62,8 @@ impl Guest {
             .stdout(Stdio::piped())
             .spawn()
             .expect("dpdk-testpmd (package dpdk)");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("Press enter to exit") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        Guest {
-            child,
-            forwarding: rx,
-        }
+        let (forwarding, _) = watch_stdout(&mut child, |line| line.contains("Press enter to exit"));
+        Guest { child, forwarding }
     }
 
     /// Waits until testpmd forwards: before that it may still reset its queues, and the
@@ -98,6 +87,29 @@ impl Guest {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a child's piped stdout on a thread of its own (so a full pipe never blocks the child):
+/// the receiver is told at each line `ready` accepts, the thread returns every line once the
+/// pipe closes. (Here because this file is the one dpdk-wrap's tests share too.)
+pub fn watch_stdout(
+    child: &mut Child,
+    ready: fn(&str) -> bool,
+) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<String>) {
+    let pipe = child.stdout.take().expect("a piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if ready(&line) {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    (rx, lines)
 }
 
 impl Drop for Guest {

@@ -153,16 +153,21 @@ fn an_nd_option_with_another_mac_and_other_icmpv6_keep_their_bytes() {
     assert_eq!(frame, expected);
 }
 
-#[test]
-fn truncated_frames_are_rewritten_as_far_as_they_go_without_panicking() {
-    let ns = nd_frame(
+/// The guest's unicast NS for an address nobody owns, its source link-layer option its MAC.
+fn guest_solicits_unowned() -> Vec<u8> {
+    nd_frame(
         FOREIGN_MAC,
         GUEST_V6,
         UNOWNED_V6,
         ICMPV6_NEIGHBOUR_SOLICITATION,
         &UNOWNED_V6.octets(),
         (1, GUEST_MAC),
-    );
+    )
+}
+
+#[test]
+fn truncated_frames_are_rewritten_as_far_as_they_go_without_panicking() {
+    let ns = guest_solicits_unowned();
     let request = arp(BROADCAST_MAC, GUEST_MAC, ARP_REQUEST, SLAVE0_V4, SLAVE1_V4);
     for original in [ns, vlan_tagged(&request, 3), request] {
         for cut in 0..original.len() {
@@ -265,14 +270,7 @@ fn a_frame_for_the_guest_gets_its_mac_as_destination_and_arp_target() {
 fn an_ipv6_payload_length_short_of_an_icmpv6_header_leaves_the_payload_alone() {
     // Found by the fuzz target: the payload length said 0 (or 7) while option bytes followed.
     for claimed in [0u16, 7] {
-        let mut frame = nd_frame(
-            FOREIGN_MAC,
-            GUEST_V6,
-            UNOWNED_V6,
-            ICMPV6_NEIGHBOUR_SOLICITATION,
-            &UNOWNED_V6.octets(),
-            (1, GUEST_MAC),
-        );
+        let mut frame = guest_solicits_unowned();
         frame[18..20].copy_from_slice(&claimed.to_be_bytes());
         let mut expected = frame.clone();
         expected[6..12].copy_from_slice(&MASTER_MAC);
