@@ -4,6 +4,7 @@
 //! without starting DPDK.
 
 mod cli;
+mod edit;
 mod error;
 mod locate;
 mod resolve;
@@ -77,6 +78,14 @@ pub struct PortConf {
     pub at: String,
 }
 
+impl PortConf {
+    /// The same port, wherever each was written.
+    pub fn same_as(&self, other: &PortConf) -> bool {
+        (&self.backing, self.mac, self.queues, self.mtu)
+            == (&other.backing, other.mac, other.queues, other.mtu)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SlaveConf {
     pub name: String,
@@ -102,6 +111,8 @@ pub struct Config {
     /// The longest an lcore whose polls come back empty sleeps between rounds, in µs (0: never
     /// sleeps, the benchmark setting).
     pub idle_sleep_max_us: u32,
+    /// Slaves the switch has room for, those added at run time included.
+    pub max_slaves: u32,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.

@@ -25,6 +25,11 @@ const POOL_MBUFS_RANGE: RangeInclusive<u32> = 16..=(1 << 24);
 /// Up to 10 ms: longer would make a newly busy port wait more than a ring or NIC queue holds.
 const IDLE_SLEEP_MAX_US_RANGE: RangeInclusive<u32> = 0..=10_000;
 
+/// Slaves a switch may have room for: slave ids are 16 bits, one value marks an empty slot.
+const MAX_SLAVES_RANGE: RangeInclusive<u32> = 1..=65_534;
+/// Room for slaves when `max_slaves` is not given (more if the file has more).
+const DEFAULT_MAX_SLAVES: u32 = 1024;
+
 /// Queue pairs a vhost slave may offer.
 const VHOST_QUEUES_RANGE: RangeInclusive<u16> = 1..=8;
 
@@ -47,7 +52,8 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
         names: FirstUse::default(),
         addresses: FirstUse::default(),
     };
-    Ok(Config {
+    let max_slaves = file.max_slaves;
+    let mut config = Config {
         mode: file.mode.unwrap_or(Mode::L2),
         flags: file.flags.unwrap_or(PortFlags::Bridge),
         lcores: file
@@ -82,7 +88,20 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
             .collect::<Result<_, _>>()?,
         log_level: None,
         stats_out: None,
-    })
+        max_slaves: 0,
+    };
+    let count = config.slaves.len() as u32;
+    config.max_slaves = match max_slaves {
+        None => DEFAULT_MAX_SLAVES.max(count),
+        Some(room) => source.check_at(&room, "max_slaves", |&n| {
+            check_range(n, MAX_SLAVES_RANGE)?;
+            match n < count {
+                true => Err(format!("is {n}, and the file has {count} slaves")),
+                false => Ok(n),
+            }
+        })?,
+    };
+    Ok(config)
 }
 
 fn resolve_lcores(source: &Source, lcores: &Spanned<Vec<Spanned<u32>>>) -> Result<Vec<u32>, ConfError> {

@@ -14,6 +14,7 @@ pub(crate) struct FileConfig {
     pub flags: Option<PortFlags>,
     pub lcores: Option<Spanned<Vec<Spanned<u32>>>>,
     pub idle_sleep_max_us: Option<Spanned<u32>>,
+    pub max_slaves: Option<Spanned<u32>>,
     pub eal: Option<FileEal>,
     pub pool: Option<FilePool>,
     pub phy: Option<Spanned<FilePort>>,
@@ -92,6 +93,7 @@ impl From<&Config> for FileConfig {
                 .as_ref()
                 .map(|lcores| unplaced(lcores.iter().copied().map(unplaced).collect())),
             idle_sleep_max_us: Some(unplaced(config.idle_sleep_max_us)),
+            max_slaves: Some(unplaced(config.max_slaves)),
             eal: Some(FileEal {
                 args: Some(config.eal_args.clone()),
             }),

@@ -7,6 +7,7 @@ mod error;
 mod ethdev;
 mod mbuf;
 mod mempool;
+mod rcu;
 mod ring;
 mod vhost;
 
@@ -15,5 +16,6 @@ pub use error::{DpdkError, Result};
 pub use ethdev::{EthPort, Link, PortInfo, PortSetup, PortStats, RxQueue, TxQueue};
 pub use mbuf::{Drain, Mbuf, MbufBatch, Shares, BURST};
 pub use mempool::Mempool;
+pub use rcu::{EpochReader, Epochs, Published};
 pub use ring::Ring;
 pub use vhost::{VhostDevice, VhostEvents, VhostSocket};

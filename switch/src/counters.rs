@@ -21,6 +21,10 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+
+    fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
 }
 
 /// One port's counters as seen by one lcore. "rx" is what the switch read from the port, "tx"
@@ -42,6 +46,18 @@ impl PortCounters {
     #[inline(always)]
     pub fn drop(&self, reason: DropReason, n: u64) {
         self.drops[reason as usize].add(n);
+    }
+
+    /// Back to zero: only while no lcore writes them (the port's place is vacant).
+    pub fn reset(&self) {
+        let counters = [
+            &self.rx_packets,
+            &self.rx_bytes,
+            &self.tx_packets,
+            &self.tx_bytes,
+            &self.multicast,
+        ];
+        counters.into_iter().chain(&self.drops).for_each(Counter::reset);
     }
 }
 

@@ -3,10 +3,11 @@
 //! allocation, lock, syscall or formatting per packet.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk_wrap::{rdtsc, Mbuf, MbufBatch, Mempool, BURST};
+use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, BURST};
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
@@ -14,7 +15,6 @@ use switch_core::table::SlaveId;
 
 use crate::counters::{LcoreCounters, PortCounters};
 use crate::port::{Rx, Tx};
-use crate::quiesce::Quiescence;
 
 /// Index of a port in the switch: the phy, then the host port if any, then the slaves.
 pub type PortIndex = usize;
@@ -40,6 +40,7 @@ pub struct Poll {
 }
 
 impl Poll {
+    /// A queue polled every round from the start.
     pub fn new(port: PortIndex, role: Role, rx: Rx) -> Poll {
         Poll {
             port,
@@ -48,6 +49,34 @@ impl Poll {
             empty_polls: 0,
         }
     }
+
+    /// A queue of a port added at run time: idle (polled in turn) until its first frame.
+    pub fn idle(port: PortIndex, role: Role, rx: Rx) -> Poll {
+        Poll {
+            empty_polls: EMPTY_POLLS_TO_IDLE,
+            ..Poll::new(port, role, rx)
+        }
+    }
+}
+
+/// What the control side publishes for every lcore, replaced whole on a change.
+pub struct Tables {
+    pub dispatch: Dispatch,
+    /// By SlaveId, the frames that announce the slave's addresses on the phy.
+    pub announcements: Vec<Vec<Vec<u8>>>,
+}
+
+/// A change of one lcore's own queues, sent by the control side and applied between rounds.
+pub enum LcoreChange {
+    /// Port `port` is added: poll `polls`, send to it on `tx`, frames up to `max_frame`.
+    Attach {
+        port: PortIndex,
+        polls: Vec<Poll>,
+        tx: Tx,
+        max_frame: u32,
+    },
+    /// Port `port` goes: what waits for it is sent, its queues dropped.
+    Detach { port: PortIndex },
 }
 
 /// How far ahead of the packet being classified its successor's header is prefetched.
@@ -74,10 +103,8 @@ pub struct Worker {
     /// Frames received since the waiting batches were last sent.
     since_flush: usize,
     out: Outputs,
-    dispatch: Arc<Dispatch>,
-    quiescence: Arc<Quiescence>,
-    /// This lcore's index among the forwarding lcores.
-    lcore: usize,
+    tables: Arc<Published<Tables>>,
+    changes: Receiver<LcoreChange>,
     /// The longest sleep after a round that brought nothing (zero: never sleeps).
     idle_sleep_max: Duration,
 }
@@ -97,6 +124,18 @@ struct Dest {
 }
 
 impl Dest {
+    /// Port `port`'s queue `tx`; a guest's frames are addressed to its own MAC.
+    fn new(port: PortIndex, tx: Tx, max_frame: u32, first_slave: PortIndex) -> Dest {
+        Dest {
+            guest: matches!(tx, Tx::Vhost(..)).then(|| (port - first_slave) as SlaveId),
+            tx,
+            batch: MbufBatch::new(),
+            bytes: 0,
+            listed: false,
+            max_frame,
+        }
+    }
+
     /// Sends the batch with one tx burst; what the port refuses is freed and counted.
     #[inline]
     fn send(&mut self, c: &PortCounters) {
@@ -116,15 +155,11 @@ impl Dest {
 
 /// What every lcore knows of the switch's ports besides its own queues on them.
 pub struct PortMap {
-    /// The longest frame each port takes, by PortIndex.
-    pub max_frame: Vec<u32>,
     pub host: Option<PortIndex>,
     pub first_slave: PortIndex,
     pub master_mac: [u8; 6],
     /// The vhost guests' own MACs, by SlaveId.
     pub guest_macs: Arc<GuestMacs>,
-    /// By SlaveId, the frames that announce the slave's addresses on the phy.
-    pub announcements: Vec<Vec<Vec<u8>>>,
     /// Where announcements and private copies come from.
     pub pool: Mempool,
 }
@@ -145,21 +180,13 @@ pub struct Outputs {
 }
 
 impl Outputs {
-    /// `tx[port]` is this lcore's queue on each port.
-    pub fn new(tx: Vec<Tx>, map: Arc<PortMap>) -> Outputs {
+    /// `tx[port]` is this lcore's queue on each port, with the longest frame the port takes.
+    pub fn new(tx: Vec<(Tx, u32)>, map: Arc<PortMap>) -> Outputs {
         let first_slave = map.first_slave;
         let dests: Vec<Dest> = tx
             .into_iter()
-            .zip(&map.max_frame)
             .enumerate()
-            .map(|(port, (tx, &max_frame))| Dest {
-                guest: matches!(tx, Tx::Vhost(..)).then(|| (port - first_slave) as SlaveId),
-                tx,
-                batch: MbufBatch::new(),
-                bytes: 0,
-                listed: false,
-                max_frame,
-            })
+            .map(|(port, (tx, max_frame))| Dest::new(port, tx, max_frame, first_slave))
             .collect();
         Outputs {
             dirty: Vec::with_capacity(dests.len()),
@@ -257,20 +284,16 @@ impl Outputs {
 
     /// Sends the frames announcing `slave`'s addresses on the phy (its guest moved).
     #[cold]
-    fn announce(&mut self, slave: SlaveId, counters: &LcoreCounters) {
+    fn announce(&mut self, frames: &[Vec<u8>], slave: SlaveId, counters: &LcoreCounters) {
         let map = self.map.clone();
-        for frame in &map.announcements[usize::from(slave)] {
+        for frame in frames {
             let made = map.pool.alloc().and_then(|mut m| m.append(frame).map(|()| m));
             match made {
                 Ok(m) => self.deliver(PHY, m, true, counters),
                 Err(_) => counters.ports[PHY].drop(DropReason::PoolEmpty, 1),
             }
         }
-        tracing::info!(
-            slave,
-            frames = map.announcements[usize::from(slave)].len(),
-            "addresses announced on the phy"
-        );
+        tracing::info!(slave, frames = frames.len(), "addresses announced on the phy");
     }
 
     /// Sends every batch with frames waiting, one tx burst each.
@@ -286,30 +309,52 @@ impl Outputs {
         self.dirty.clear();
     }
 
+    /// Port `port` is added: this lcore sends to it on `tx` (a vacant place is filled, or the
+    /// list grows to it).
+    fn attach(&mut self, port: PortIndex, tx: Tx, max_frame: u32) {
+        let first_slave = self.first_slave;
+        while self.dests.len() <= port {
+            let vacant = self.dests.len();
+            self.dests.push(Dest::new(vacant, Tx::Detached, 0, first_slave));
+        }
+        self.dests[port] = Dest::new(port, tx, max_frame, first_slave);
+        self.dirty.reserve(self.dests.len());
+        self.flood_ports.reserve(self.dests.len());
+    }
+
+    /// Port `port` goes: what waits for it is sent first (the tables no longer name it, so
+    /// nothing more comes), then its queue is dropped.
+    fn detach(&mut self, port: PortIndex, counters: &LcoreCounters) {
+        self.flush(counters);
+        let first_slave = self.first_slave;
+        self.dests[port] = Dest::new(port, Tx::Detached, 0, first_slave);
+    }
+
     /// Dispatches one received burst from `from`; full tx batches go out at once. One loop per
     /// role, so that the per-frame work has no branch on it.
     #[inline]
     fn handle_burst(
         &mut self,
-        dispatch: &Dispatch,
+        tables: &Tables,
         from: PortIndex,
         role: Role,
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
     ) {
+        let dispatch = &tables.dispatch;
         match role {
-            Role::Phy => self.dispatch_burst(dispatch, from, batch, counters, |_, m, len| {
+            Role::Phy => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
                 dispatch.from_phy_frame(m.data(), len)
             }),
-            Role::Slave(s) => self.dispatch_burst(dispatch, from, batch, counters, |_, m, len| {
+            Role::Slave(s) => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
                 dispatch.from_slave_frame(s, m.data(), len)
             }),
-            Role::Guest(s) => self.dispatch_burst(dispatch, from, batch, counters, |map, m, len| {
+            Role::Guest(s) => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
                 hide_guest_mac(map, s, m);
                 dispatch.from_guest_frame(s, m.data(), len)
             }),
             // The master's own transmissions bypass ipvlan.
-            Role::Host => self.dispatch_burst(dispatch, from, batch, counters, |_, _, _| Verdict::Phy),
+            Role::Host => self.dispatch_burst(tables, from, batch, counters, |_, _, _| Verdict::Phy),
         }
     }
 
@@ -317,7 +362,7 @@ impl Outputs {
     #[inline(always)]
     fn dispatch_burst(
         &mut self,
-        dispatch: &Dispatch,
+        tables: &Tables,
         from: PortIndex,
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
@@ -345,11 +390,11 @@ impl Outputs {
                     ingress.drop(reason, 1);
                     self.discard(m);
                 }
-                Verdict::Flood(flood) => self.flood(m, dispatch, flood, ingress, counters),
+                Verdict::Flood(flood) => self.flood(m, &tables.dispatch, flood, ingress, counters),
                 Verdict::Announce(s) => {
                     ingress.drop(DropReason::Rarp, 1);
                     self.discard(m);
-                    self.announce(s, counters);
+                    self.announce(&tables.announcements[usize::from(s)], s, counters);
                 }
             }
         }
@@ -360,13 +405,13 @@ impl Outputs {
 }
 
 impl Worker {
-    /// The `lcore`th forwarding lcore's worker; every queue starts busy.
+    /// A forwarding lcore's worker, reading `tables` and taking its queue changes from
+    /// `changes`; every queue starts busy.
     pub fn new(
         polls: Vec<Poll>,
         out: Outputs,
-        dispatch: Arc<Dispatch>,
-        quiescence: Arc<Quiescence>,
-        lcore: usize,
+        tables: Arc<Published<Tables>>,
+        changes: Receiver<LcoreChange>,
         idle_sleep_max: Duration,
     ) -> Worker {
         Worker {
@@ -375,9 +420,8 @@ impl Worker {
             next_idle: 0,
             since_flush: 0,
             out,
-            dispatch,
-            quiescence,
-            lcore,
+            tables,
+            changes,
             idle_sleep_max,
         }
     }
@@ -387,17 +431,23 @@ impl Worker {
     /// (however many destinations: frames are still in the cache), and after any round that
     /// brought less than a burst (the load is light: nothing to gain by waiting). With an idle
     /// sleep bound, each round in a row that brought nothing sleeps twice as long as the one
-    /// before (from 1 µs) up to the bound; the first frame ends it.
-    pub fn run(mut self, counters: &LcoreCounters, stop: &AtomicBool) {
+    /// before (from 1 µs) up to the bound; the first frame ends it. Between rounds, at its
+    /// quiescent point (`reader`), the lcore applies the queue changes sent to it.
+    pub fn run(mut self, mut reader: EpochReader, counters: &LcoreCounters, stop: &AtomicBool) {
         let mut batch = MbufBatch::new();
         let mut idle_sleep = Duration::ZERO;
-        self.quiescence.passed(self.lcore);
+        let published = self.tables.clone();
+        reader.passed();
         let mut round_start = rdtsc();
         while !stop.load(Ordering::Relaxed) {
+            while let Ok(change) = self.changes.try_recv() {
+                self.apply(change, counters);
+            }
+            let tables = published.read(&reader);
             let mut received = 0;
             let mut i = 0;
             while i < self.busy {
-                let got = self.poll(i, &mut batch, counters);
+                let got = self.poll(tables, i, &mut batch, counters);
                 received += got;
                 if got == 0 && self.polls[i].empty_polls >= EMPTY_POLLS_TO_IDLE {
                     // Idle now: swap it behind the busy ones; the one swapped in is polled next.
@@ -413,7 +463,7 @@ impl Worker {
                     break;
                 }
                 let j = self.busy + self.next_idle % (self.polls.len() - self.busy);
-                let got = self.poll(j, &mut batch, counters);
+                let got = self.poll(tables, j, &mut batch, counters);
                 received += got;
                 if got > 0 {
                     self.polls.swap(j, self.busy);
@@ -425,7 +475,7 @@ impl Worker {
             if received < BURST {
                 self.flush(counters);
             }
-            self.quiescence.passed(self.lcore);
+            reader.passed();
             if received == 0 && !self.idle_sleep_max.is_zero() {
                 idle_sleep = (idle_sleep * 2).clamp(Duration::from_micros(1), self.idle_sleep_max);
                 // Counted below with the round, as idle.
@@ -449,9 +499,10 @@ impl Worker {
     /// Polls queue `i` once and dispatches what it brought; returns how many frames came. A
     /// down slave is not polled (its frames wait in its queue).
     #[inline]
-    fn poll(&mut self, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> usize {
+    fn poll(&mut self, tables: &Tables, i: usize, batch: &mut MbufBatch, counters: &LcoreCounters) -> usize {
         let poll = &mut self.polls[i];
-        let down = matches!(poll.role, Role::Slave(s) | Role::Guest(s) if !self.dispatch.states.is_up(s));
+        let states = &tables.dispatch.states;
+        let down = matches!(poll.role, Role::Slave(s) | Role::Guest(s) if !states.is_up(s));
         let got = if down { 0 } else { poll.rx.recv(batch) };
         if got == 0 {
             if !down && poll.rx.starved() {
@@ -465,7 +516,7 @@ impl Worker {
         }
         poll.empty_polls = 0;
         self.out
-            .handle_burst(&self.dispatch, poll.port, poll.role, batch, counters);
+            .handle_burst(tables, poll.port, poll.role, batch, counters);
         self.since_flush += got;
         if self.since_flush >= FLUSH_AFTER {
             self.flush(counters);
@@ -476,6 +527,41 @@ impl Worker {
     fn flush(&mut self, counters: &LcoreCounters) {
         self.out.flush(counters);
         self.since_flush = 0;
+    }
+
+    /// Applies a change of this lcore's queues (between rounds: no frame is in hand).
+    #[cold]
+    fn apply(&mut self, change: LcoreChange, counters: &LcoreCounters) {
+        match change {
+            LcoreChange::Attach {
+                port,
+                polls,
+                tx,
+                max_frame,
+            } => {
+                self.out.attach(port, tx, max_frame);
+                self.polls.extend(polls);
+            }
+            LcoreChange::Detach { port } => {
+                self.out.detach(port, counters);
+                self.since_flush = 0;
+                // Remove its queues, keeping the busy ones before the idle ones.
+                let mut i = 0;
+                while i < self.polls.len() {
+                    if self.polls[i].port != port {
+                        i += 1;
+                        continue;
+                    }
+                    if i < self.busy {
+                        self.busy -= 1;
+                        self.polls.swap(i, self.busy);
+                        self.polls.swap_remove(self.busy);
+                    } else {
+                        self.polls.swap_remove(i);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod counters;
 pub mod datapath;
 pub mod port;
-pub mod quiesce;
+pub mod reconfigure;
 pub mod runtime;
 
 pub use runtime::{format_mac, Switch, SwitchError};

@@ -51,6 +51,9 @@ pub enum Tx {
     /// Into a vhost guest (copied), on the queue pair of this lcore's lane (its index);
     /// `true`: other lcores send to it too.
     Vhost(Arc<Link>, u16, bool),
+    /// The place of a port that was removed (or not added yet): takes nothing. The tables
+    /// never name such a port; this only keeps the place.
+    Detached,
 }
 
 impl Tx {
@@ -61,6 +64,7 @@ impl Tx {
             Tx::Eth(queue) => queue.send(batch),
             Tx::Ring(ring) => ring.enqueue(batch),
             Tx::Vhost(link, lane, shared) => link.send(batch, *lane, *shared),
+            Tx::Detached => 0,
         }
     }
 }

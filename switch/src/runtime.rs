@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conf::{Backing, Config, Mode, PortConf};
-use dpdk_wrap::{DpdkError, Eal, EthPort, LcoreJob, Mempool, PortSetup, Ring, BURST};
+use conf::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
+use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, Published, Ring, BURST};
 use switch_core::announce::announcements;
 use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
@@ -19,9 +20,10 @@ use switch_core::table::{AddressTable, SlaveId};
 use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
-use crate::datapath::{Outputs, Poll, PortIndex, PortMap, Role, Worker, FLUSH_AFTER, PHY};
+use crate::datapath::{
+    LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
+};
 use crate::port::{Rx, Tx};
-use crate::quiesce::Quiescence;
 
 /// Entries of each ring of a ring-backed port.
 const RING_SIZE: u32 = 1024;
@@ -37,6 +39,9 @@ const MAX_POOL_CACHE: u32 = 256;
 /// fall behind share this; past it the pool runs dry and receiving ports count `pool_empty`.
 const SLOW_RING_SHARE: u32 = 16384;
 const ENOTSUP: i32 = 95;
+/// Mbufs for the ring and vhost slaves added at run time (a device slave added then needs its
+/// descriptors' worth more: set [pool] mbufs for it).
+const RUNTIME_SHARE: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchError {
@@ -71,6 +76,19 @@ struct PortSpec<'a> {
 }
 
 impl PortSpec<'_> {
+    /// A slave's port: a vhost slave's queue pairs are receive queues of their own, spread
+    /// over the lcores; any other slave has one.
+    fn slave(slave: &SlaveConf) -> PortSpec<'_> {
+        PortSpec {
+            name: &slave.name,
+            conf: &slave.port,
+            rx_queues: match &slave.port.backing {
+                Backing::Vhost(vhost) => vhost.queues,
+                _ => 1,
+            },
+        }
+    }
+
     /// Tx queues: one per forwarding lcore; some drivers (tap) pair every rx queue with a tx
     /// queue, so never fewer than rx queues (the extras stay unused).
     fn tx_queues(&self, lcores: u16) -> u16 {
@@ -80,15 +98,29 @@ impl PortSpec<'_> {
 
 /// The running switch. `stop` (or Drop) stops the lcores, then the ports close.
 pub struct Switch {
-    ports: Vec<SwitchPort>,
-    first_slave: PortIndex,
+    /// By PortIndex: the phy, the host port if any, then one place per slave (`None`: vacant).
+    ports: Vec<Option<SwitchPort>>,
+    /// By SlaveId: the slave in that place.
+    pub(crate) slaves: Vec<Option<SlaveConf>>,
+    pub(crate) first_slave: PortIndex,
+    /// Everything but the slaves, as started.
+    pub(crate) settings: Config,
     jobs: Vec<LcoreJob>,
-    /// The forwarding lcores, in the order of `counters`.
+    /// The forwarding lcores, in the order of `counters` and `changes`.
     lcore_ids: Vec<u32>,
     tsc_hz: u64,
     stop: Arc<AtomicBool>,
+    /// Per lcore, every port's place (vacant ones included).
     counters: Arc<Vec<LcoreCounters>>,
-    dispatch: Arc<Dispatch>,
+    pub(crate) tables: Arc<Published<Tables>>,
+    pub(crate) epochs: Arc<Epochs>,
+    /// Per lcore, where its queue changes are sent.
+    pub(crate) changes: Vec<Sender<LcoreChange>>,
+    pub(crate) states: Arc<SlaveStates>,
+    pub(crate) guest_macs: Arc<GuestMacs>,
+    master_mac: [u8; 6],
+    /// A slave's MTU where it gives none.
+    phy_mtu: u16,
     // Dropped last: the ports' queues and the lcores' batches hold its mbufs.
     pool: Mempool,
 }
@@ -120,33 +152,17 @@ impl Switch {
             });
         }
         let first_slave = specs.len();
-        // A vhost slave's queue pairs are receive queues of their own, spread over the lcores.
-        specs.extend(config.slaves.iter().map(|s| PortSpec {
-            name: &s.name,
-            conf: &s.port,
-            rx_queues: match &s.port.backing {
-                Backing::Vhost(vhost) => vhost.queues,
-                _ => 1,
-            },
-        }));
+        specs.extend(config.slaves.iter().map(PortSpec::slave));
 
-        // Ring and device slaves are up from the start; a vhost slave once a guest attaches.
-        let states = Arc::new(SlaveStates::new(config.slaves.len(), true));
-        for (i, slave) in config.slaves.iter().enumerate() {
-            if let Backing::Vhost(_) = slave.port.backing {
-                states.set(i as SlaveId, false);
-            }
-        }
-        let guest_macs = Arc::new(GuestMacs::new(config.slaves.iter().map(
-            |s| match &s.port.backing {
-                Backing::Vhost(vhost) => vhost.guest_mac,
-                _ => None,
-            },
-        )));
-        let stop = Arc::new(AtomicBool::new(false));
-        let quiescence = Arc::new(Quiescence::new(usize::from(lcores), stop.clone()));
+        let max_slaves = config.max_slaves as usize;
+        // Every place starts down; a slave is brought up once the lcores have its queues.
+        let states = Arc::new(SlaveStates::new(max_slaves, false));
+        let guest_macs = Arc::new(GuestMacs::new((0..max_slaves).map(|_| None)));
+        let (epochs, readers) = Epochs::new(usize::from(lcores));
 
-        let mbufs = config.pool_mbufs.unwrap_or_else(|| in_flight(&specs, lcores));
+        let mbufs = config
+            .pool_mbufs
+            .unwrap_or_else(|| in_flight(&specs, lcores) + RUNTIME_SHARE);
         let cache = (mbufs / (8 * (u32::from(lcores) + 1))).min(MAX_POOL_CACHE);
         let pool = Mempool::new(eal, "ipvsw_pool", mbufs, cache).map_err(|e| {
             let hint = format!(
@@ -157,131 +173,91 @@ impl Switch {
             SwitchError::Dpdk(e.with_hint(hint))
         })?;
 
-        let mut ports = Vec::new();
-        // Per port: its rx queues, and one tx queue per lcore.
-        let mut rx_queues: Vec<(PortIndex, Vec<Rx>)> = Vec::new();
-        let mut tx_queues: Vec<Vec<Tx>> = Vec::new();
         let context = OpenContext {
             eal,
             lcores,
             pool: &pool,
             states: &states,
             guest_macs: &guest_macs,
-            quiescence: &quiescence,
+            epochs: &epochs,
         };
+        let mut ports = Vec::new();
+        // Per port: its rx queues, and one tx queue per lcore.
+        let mut opened: Vec<(Vec<Rx>, Vec<Tx>)> = Vec::new();
         for (index, spec) in specs.iter().enumerate() {
             let slave = index.checked_sub(first_slave).map(|s| s as SlaveId);
-            let (backend, rx, tx) =
-                context
-                    .open(spec, index == PHY, slave)
-                    .map_err(|source| SwitchError::Port {
-                        at: spec.conf.at.clone(),
-                        source,
-                    })?;
-            log_port(spec.name, &backend);
-            rx_queues.push((index, rx));
-            tx_queues.push(tx);
-            ports.push(SwitchPort {
+            let (backend, rx, tx) = context.open(spec, index == PHY, slave)?;
+            opened.push((rx, tx));
+            ports.push(Some(SwitchPort {
                 name: spec.name.to_string(),
                 backend,
-            });
+            }));
         }
-        let master_mac = master_mac(&ports[PHY].backend, &config.phy)?;
-        // A slave's MTU is the phy's unless set (as the kernel's).
-        let phy_mtu = match (&ports[PHY].backend, config.phy.mtu) {
+        let phy = &ports[PHY].as_ref().expect("the phy is open").backend;
+        let master_mac = master_mac(phy, &config.phy)?;
+        let phy_mtu = match (phy, config.phy.mtu) {
             (_, Some(mtu)) => mtu,
             (Backend::Eth(port), None) => port.mtu()?,
             (_, None) => DEFAULT_MTU,
         };
-        let max_frame: Vec<u32> = specs
-            .iter()
-            .map(|spec| u32::from(spec.conf.mtu.unwrap_or(phy_mtu)) + FRAME_OVERHEAD)
-            .collect();
 
-        let dispatch = Arc::new(Dispatch {
-            flags: config.flags,
-            master_mac,
-            table: AddressTable::new(config.slaves.iter().enumerate().flat_map(|(i, s)| {
-                s.addresses.iter().map(move |(addr, _prefix)| {
-                    let key = match addr {
-                        IpAddr::V4(a) => Key::V4(u32::from(*a)),
-                        IpAddr::V6(a) => Key::V6(u128::from(*a)),
-                    };
-                    (key, i as SlaveId)
-                })
-            })),
-            filters: config
-                .slaves
-                .iter()
-                .map(|s| McFilter {
-                    groups: s.multicast.clone(),
-                    allmulti: s.allmulti,
-                })
-                .collect(),
-            states,
-        });
-
-        // Every rx queue goes to one lcore: queue q of port p to lcore (p + q) mod lcores, so
-        // ports spread over the lcores and a port's queues (the phy's RSS queues, a guest's
-        // queue pairs) land on different ones. Each lcore gets its own tx queue on every port.
+        // Every rx queue goes to one lcore (`lcore_of`); each lcore gets its own tx queue on
+        // every port.
         let mut polls: Vec<Vec<Poll>> = (0..lcores).map(|_| Vec::new()).collect();
-        for (index, queues) in rx_queues {
-            let role = match index {
-                PHY => Role::Phy,
-                i if i < first_slave => Role::Host,
-                i => match config.slaves[i - first_slave].port.backing {
-                    Backing::Vhost(_) => Role::Guest((i - first_slave) as SlaveId),
-                    _ => Role::Slave((i - first_slave) as SlaveId),
-                },
-            };
-            for (queue, rx) in queues.into_iter().enumerate() {
-                polls[(index + queue) % usize::from(lcores)].push(Poll::new(index, role, rx));
+        let mut tx_by_lcore: Vec<Vec<(Tx, u32)>> = (0..lcores).map(|_| Vec::new()).collect();
+        for (index, (rx, tx)) in opened.into_iter().enumerate() {
+            let role = role_of(
+                index,
+                first_slave,
+                config.slaves.get(index.wrapping_sub(first_slave)),
+            );
+            for (queue, rx) in rx.into_iter().enumerate() {
+                polls[lcore_of(index, queue, lcores)].push(Poll::new(index, role, rx));
             }
-        }
-        let mut tx_by_lcore: Vec<Vec<Tx>> = (0..lcores).map(|_| Vec::new()).collect();
-        for port_queues in tx_queues {
-            for (lcore, tx) in port_queues.into_iter().take(usize::from(lcores)).enumerate() {
-                tx_by_lcore[lcore].push(tx);
+            let max_frame = max_frame(specs[index].conf, phy_mtu);
+            for (lcore, tx) in tx.into_iter().take(usize::from(lcores)).enumerate() {
+                tx_by_lcore[lcore].push((tx, max_frame));
             }
         }
 
-        let counters: Arc<Vec<LcoreCounters>> =
-            Arc::new((0..lcores).map(|_| LcoreCounters::new(ports.len())).collect());
+        let mut slaves: Vec<Option<SlaveConf>> = config.slaves.iter().cloned().map(Some).collect();
+        slaves.resize(max_slaves, None);
+        let mut settings = config.clone();
+        settings.slaves.clear();
+        for (slave, conf) in config.slaves.iter().enumerate() {
+            let slave = slave as SlaveId;
+            states.set(slave, true);
+            states.set_link(slave, !matches!(conf.port.backing, Backing::Vhost(_)));
+            guest_macs.configure(slave, guest_mac_of(conf));
+        }
+        let tables = Arc::new(Published::new(
+            build_tables(config.flags, master_mac, &slaves, &states),
+            epochs.clone(),
+        ));
+        let counters: Arc<Vec<LcoreCounters>> = Arc::new(
+            (0..lcores)
+                .map(|_| LcoreCounters::new(first_slave + max_slaves))
+                .collect(),
+        );
         let map = Arc::new(PortMap {
-            max_frame,
             host: config.host.as_ref().map(|_| PHY + 1),
             first_slave,
             master_mac,
-            guest_macs,
-            // Only a guest is announced (after it moved): a ring or device slave has none.
-            announcements: config
-                .slaves
-                .iter()
-                .map(|s| match s.port.backing {
-                    Backing::Vhost(_) => {
-                        let addresses: Vec<IpAddr> = s.addresses.iter().map(|(a, _)| *a).collect();
-                        announcements(&master_mac, &addresses)
-                    }
-                    _ => Vec::new(),
-                })
-                .collect(),
+            guest_macs: guest_macs.clone(),
             pool: pool.clone(),
         });
         let mut jobs = Vec::new();
+        let mut changes = Vec::new();
+        let stop = Arc::new(AtomicBool::new(false));
         let idle_sleep_max = Duration::from_micros(config.idle_sleep_max_us.into());
-        let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(&lcore_ids).enumerate();
-        for (i, ((polls, tx), lcore)) in lcore_work {
+        let lcore_work = polls.into_iter().zip(tx_by_lcore).zip(readers).zip(&lcore_ids);
+        for (i, (((polls, tx), reader), lcore)) in lcore_work.enumerate() {
+            let (sender, receiver) = channel();
+            changes.push(sender);
             let out = Outputs::new(tx, map.clone());
-            let worker = Worker::new(
-                polls,
-                out,
-                dispatch.clone(),
-                quiescence.clone(),
-                i,
-                idle_sleep_max,
-            );
+            let worker = Worker::new(polls, out, tables.clone(), receiver, idle_sleep_max);
             let (counters, stop_flag) = (counters.clone(), stop.clone());
-            match eal.launch(*lcore, move || worker.run(&counters[i], &stop_flag)) {
+            match eal.launch(*lcore, move || worker.run(reader, &counters[i], &stop_flag)) {
                 Ok(job) => jobs.push(job),
                 Err(e) => {
                     // The lcores already running must stop before their jobs are joined.
@@ -298,33 +274,50 @@ impl Switch {
             mac = %format_mac(&master_mac),
             "switch started"
         );
+        ports.resize_with(first_slave + max_slaves, || None);
         Ok(Switch {
             ports,
+            slaves,
             first_slave,
+            settings,
             jobs,
             lcore_ids,
             tsc_hz: eal.tsc_hz(),
             stop,
             counters,
-            dispatch,
+            tables,
+            epochs,
+            changes,
+            states,
+            guest_macs,
+            master_mac,
+            phy_mtu,
             pool,
         })
     }
 
     /// The MAC address every slave shares: the phy's.
     pub fn master_mac(&self) -> [u8; 6] {
-        self.dispatch.master_mac
+        self.master_mac
+    }
+
+    /// The configuration running now (its slaves in the order of their places).
+    pub fn config(&self) -> Config {
+        let mut config = self.settings.clone();
+        config.slaves = self.slaves.iter().flatten().cloned().collect();
+        config
+    }
+
+    fn port(&self, name: &str) -> Option<&SwitchPort> {
+        self.ports.iter().flatten().find(|p| p.name == name)
     }
 
     /// The rings of a ring-backed port: (into the switch, out of the switch).
     pub fn rings(&self, port: &str) -> Option<(&Ring, &Ring)> {
-        self.ports
-            .iter()
-            .find(|p| p.name == port)
-            .and_then(|p| match &p.backend {
-                Backend::Ring(into, out) => Some((into, out)),
-                _ => None,
-            })
+        self.port(port).and_then(|p| match &p.backend {
+            Backend::Ring(into, out) => Some((into, out)),
+            _ => None,
+        })
     }
 
     /// The switch's packet pool (its in-use count shows leaks once traffic stops).
@@ -334,35 +327,32 @@ impl Switch {
 
     /// Whether slave `slave` is up (`None`: no such slave).
     pub fn is_up(&self, slave: &str) -> Option<bool> {
-        self.slave_index(slave).map(|i| self.dispatch.states.is_up(i))
+        self.slave_index(slave).map(|i| self.states.is_up(i))
     }
 
     /// Queue pairs the guest attached to vhost slave `slave` uses, 0 without a guest (`None`:
     /// no such vhost slave).
     pub fn guest_queue_pairs(&self, slave: &str) -> Option<u16> {
-        self.ports
-            .iter()
-            .find(|p| p.name == slave)
-            .and_then(|p| match &p.backend {
-                Backend::Vhost(port) => Some(port.queue_pairs()),
-                _ => None,
-            })
+        self.port(slave).and_then(|p| match &p.backend {
+            Backend::Vhost(port) => Some(port.queue_pairs()),
+            _ => None,
+        })
     }
 
-    fn slave_index(&self, slave: &str) -> Option<SlaveId> {
-        self.ports[self.first_slave..]
+    pub(crate) fn slave_index(&self, slave: &str) -> Option<SlaveId> {
+        self.slaves
             .iter()
-            .position(|p| p.name == slave)
+            .position(|s| s.as_ref().is_some_and(|s| s.name == slave))
             .map(|i| i as SlaveId)
     }
 
-    /// Brings a slave up or down; returns its previous state. A down slave's addresses are
-    /// unknown destinations, it takes no multicast, and its queue is not polled.
+    /// Brings a slave administratively up or down; returns its previous state. A down slave's
+    /// addresses are unknown destinations, it takes no multicast, and its queue is not polled.
     pub fn set_up(&self, slave: &str, up: bool) -> Result<bool, SwitchError> {
         let index = self
             .slave_index(slave)
             .ok_or_else(|| SwitchError::Config(format!("no slave is called \"{slave}\"")))?;
-        let was = self.dispatch.states.set(index, up).unwrap_or(up);
+        let was = self.states.set(index, up).unwrap_or(up);
         if was != up {
             tracing::info!(slave, up, "slave state changed");
         }
@@ -374,6 +364,7 @@ impl Switch {
         self.ports
             .iter()
             .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
             .map(|(i, p)| {
                 let mut totals = PortTotals::sum(self.counters.iter().map(|c| &c.ports[i]));
                 if let Backend::Eth(port) = &p.backend {
@@ -415,11 +406,176 @@ impl Switch {
         self.ports.clear();
         Ok(self.pool.in_use())
     }
+
+    /// Opens slave `conf` in place `slave` and hands its queues to the lcores (polled once
+    /// each lcore has them); the slave is not in the tables yet.
+    pub(crate) fn open_slave(
+        &mut self,
+        eal: &Eal,
+        slave: SlaveId,
+        conf: &SlaveConf,
+    ) -> Result<(), SwitchError> {
+        let lcores = self.lcore_ids.len() as u16;
+        let spec = PortSpec::slave(conf);
+        let context = OpenContext {
+            eal,
+            lcores,
+            pool: &self.pool,
+            states: &self.states,
+            guest_macs: &self.guest_macs,
+            epochs: &self.epochs,
+        };
+        let (backend, rx, tx) = context.open(&spec, false, Some(slave))?;
+        let index = self.first_slave + usize::from(slave);
+        let role = role_of(index, self.first_slave, Some(conf));
+        let mut polls: Vec<Vec<Poll>> = (0..lcores).map(|_| Vec::new()).collect();
+        for (queue, rx) in rx.into_iter().enumerate() {
+            polls[lcore_of(index, queue, lcores)].push(Poll::idle(index, role, rx));
+        }
+        // Nothing has written this place's counters since its last slave was detached.
+        self.counters.iter().for_each(|c| c.ports[index].reset());
+        let max_frame = max_frame(&conf.port, self.phy_mtu);
+        for ((changes, polls), tx) in self.changes.iter().zip(polls).zip(tx) {
+            let attach = LcoreChange::Attach {
+                port: index,
+                polls,
+                tx,
+                max_frame,
+            };
+            // An lcore that stopped takes no change; nothing then reads the place.
+            let _ = changes.send(attach);
+        }
+        self.ports[index] = Some(SwitchPort {
+            name: conf.name.clone(),
+            backend,
+        });
+        self.guest_macs.configure(slave, guest_mac_of(conf));
+        self.slaves[usize::from(slave)] = Some(conf.clone());
+        Ok(())
+    }
+
+    /// Takes the queues of slave `slave` from the lcores (each sends what waits for it
+    /// first) and closes its port, freeing every mbuf its queues held. The tables must not
+    /// name it any more.
+    pub(crate) fn close_slave(&mut self, slave: SlaveId) {
+        let index = self.first_slave + usize::from(slave);
+        for changes in &self.changes {
+            let _ = changes.send(LcoreChange::Detach { port: index });
+        }
+        self.lcores_caught_up();
+        // A vhost guest detaches here (synchronously, through the link's events), before the
+        // place can be reused.
+        self.ports[index] = None;
+        self.slaves[usize::from(slave)] = None;
+        self.states.set_link(slave, false);
+    }
+
+    /// Returns once every running lcore has taken the changes sent to it so far (it takes
+    /// them at its quiescent point, between rounds).
+    pub(crate) fn lcores_caught_up(&self) {
+        // The sends are ordered before the epoch counters are read.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.epochs.wait();
+    }
+
+    /// Publishes the tables of the slaves in place now; returns once no lcore reads the old.
+    pub(crate) fn publish(&self) {
+        let tables = build_tables(self.settings.flags, self.master_mac, &self.slaves, &self.states);
+        drop(self.tables.replace(tables));
+    }
 }
 
 impl Drop for Switch {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// The tables of the slaves in their places: addresses, multicast filters, and the frames
+/// that announce a guest's addresses.
+fn build_tables(
+    flags: PortFlags,
+    master_mac: [u8; 6],
+    slaves: &[Option<SlaveConf>],
+    states: &Arc<SlaveStates>,
+) -> Tables {
+    // Up to the last slave: the multicast fan-out walks this far.
+    let end = slaves
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |last| last + 1);
+    let slaves = &slaves[..end];
+    let entries = slaves.iter().enumerate().flat_map(|(i, slave)| {
+        let addresses = slave.iter().flat_map(|s| &s.addresses);
+        addresses.map(move |(address, _prefix)| (key_of(address), i as SlaveId))
+    });
+    Tables {
+        dispatch: Dispatch {
+            flags,
+            master_mac,
+            table: AddressTable::new(entries),
+            filters: slaves
+                .iter()
+                .map(|slave| match slave {
+                    Some(s) => McFilter {
+                        groups: s.multicast.clone(),
+                        allmulti: s.allmulti,
+                    },
+                    None => McFilter::default(),
+                })
+                .collect(),
+            states: states.clone(),
+        },
+        // Only a guest is announced (after it moved): a ring or device slave has none.
+        announcements: slaves
+            .iter()
+            .map(|slave| match slave {
+                Some(s) if matches!(s.port.backing, Backing::Vhost(_)) => {
+                    let addresses: Vec<IpAddr> = s.addresses.iter().map(|(a, _)| *a).collect();
+                    announcements(&master_mac, &addresses)
+                }
+                _ => Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+fn key_of(address: &IpAddr) -> Key {
+    match address {
+        IpAddr::V4(a) => Key::V4(u32::from(*a)),
+        IpAddr::V6(a) => Key::V6(u128::from(*a)),
+    }
+}
+
+/// What port `index` is to the dispatch (`slave`: its configuration, if it is a slave).
+fn role_of(index: PortIndex, first_slave: PortIndex, slave: Option<&SlaveConf>) -> Role {
+    match (index, slave) {
+        (PHY, _) => Role::Phy,
+        (i, _) if i < first_slave => Role::Host,
+        (i, Some(s)) if matches!(s.port.backing, Backing::Vhost(_)) => {
+            Role::Guest((i - first_slave) as SlaveId)
+        }
+        (i, _) => Role::Slave((i - first_slave) as SlaveId),
+    }
+}
+
+/// The lcore (by its place in the list) that polls rx queue `queue` of port `index`: queue q
+/// of port p goes to lcore (p + q) mod lcores, so that ports spread over the lcores and a
+/// port's queues (the phy's RSS queues, a guest's queue pairs) land on different ones.
+fn lcore_of(index: PortIndex, queue: usize, lcores: u16) -> usize {
+    (index + queue) % usize::from(lcores)
+}
+
+/// The longest frame a port takes: its MTU (the phy's unless set, as the kernel's) plus the
+/// Ethernet header and one VLAN tag.
+fn max_frame(port: &PortConf, phy_mtu: u16) -> u32 {
+    u32::from(port.mtu.unwrap_or(phy_mtu)) + FRAME_OVERHEAD
+}
+
+fn guest_mac_of(slave: &SlaveConf) -> Option<[u8; 6]> {
+    match &slave.port.backing {
+        Backing::Vhost(vhost) => vhost.guest_mac,
+        _ => None,
     }
 }
 
@@ -504,14 +660,31 @@ struct OpenContext<'a> {
     pool: &'a Mempool,
     states: &'a Arc<SlaveStates>,
     guest_macs: &'a Arc<GuestMacs>,
-    quiescence: &'a Arc<Quiescence>,
+    epochs: &'a Arc<Epochs>,
 }
 
 impl OpenContext<'_> {
     /// Opens and starts a port from its backing: a DPDK device string, a pair of plain rings
     /// `<ring>_in` / `<ring>_out` (multi-producer, so that every lcore writes `_out`), or a
-    /// vhost-user socket (`slave` is then the slave it brings up and down).
-    fn open(&self, spec: &PortSpec, phy: bool, slave: Option<SlaveId>) -> Result<OpenedPort, DpdkError> {
+    /// vhost-user socket (`slave` is then the slave it brings up and down). Errors name where
+    /// the port was configured.
+    fn open(&self, spec: &PortSpec, phy: bool, slave: Option<SlaveId>) -> Result<OpenedPort, SwitchError> {
+        let opened = self
+            .open_backing(spec, phy, slave)
+            .map_err(|source| SwitchError::Port {
+                at: spec.conf.at.clone(),
+                source,
+            })?;
+        log_port(spec.name, &opened.0);
+        Ok(opened)
+    }
+
+    fn open_backing(
+        &self,
+        spec: &PortSpec,
+        phy: bool,
+        slave: Option<SlaveId>,
+    ) -> Result<OpenedPort, DpdkError> {
         let (eal, lcores) = (self.eal, self.lcores);
         match &spec.conf.backing {
             Backing::Device(device) => {
@@ -542,15 +715,15 @@ impl OpenContext<'_> {
                 let (states, name) = (self.states.clone(), spec.name.to_string());
                 let guest_macs = self.guest_macs.clone();
                 let on_state = Box::new(move |up: bool| {
-                    states.set(slave, up);
+                    states.set_link(slave, up);
                     if !up {
                         // The next guest may have another MAC.
                         guest_macs.forget(slave);
                     }
                     tracing::info!(slave = %name, up, "slave state changed");
                 });
-                let quiescence = self.quiescence.clone();
-                let quiesce = Box::new(move || quiescence.wait());
+                let epochs = self.epochs.clone();
+                let quiesce = Box::new(move || epochs.wait());
                 let port = VhostSlave::open(eal, spec.name, vhost, on_state, quiesce)?;
                 let rx = (0..spec.rx_queues)
                     .map(|pair| Rx::Vhost(port.link(), pair, self.pool.clone()))

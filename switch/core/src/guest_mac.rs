@@ -146,16 +146,20 @@ fn pack(mac: Option<[u8; 6]>) -> u64 {
 /// forgotten when the guest goes. One relaxed load per delivered frame, no lock.
 pub struct GuestMacs {
     macs: Box<[AtomicU64]>,
-    /// The configured MAC of each slave (0: none, learn it).
-    configured: Box<[u64]>,
+    /// The configured MAC of each slave (0: none, learn it); set again when a slave of that
+    /// index is added at run time.
+    configured: Box<[AtomicU64]>,
 }
 
 impl GuestMacs {
     /// One entry per slave, each with its configured MAC if any.
     pub fn new(configured: impl IntoIterator<Item = Option<[u8; 6]>>) -> GuestMacs {
-        let configured: Box<[u64]> = configured.into_iter().map(pack).collect();
+        let configured: Box<[AtomicU64]> = configured.into_iter().map(|m| AtomicU64::new(pack(m))).collect();
         GuestMacs {
-            macs: configured.iter().map(|&m| AtomicU64::new(m)).collect(),
+            macs: configured
+                .iter()
+                .map(|m| AtomicU64::new(m.load(Relaxed)))
+                .collect(),
             configured,
         }
     }
@@ -171,7 +175,7 @@ impl GuestMacs {
     #[inline(always)]
     pub fn learn(&self, slave: SlaveId, mac: [u8; 6]) {
         let i = usize::from(slave);
-        if self.configured.get(i) == Some(&0) {
+        if self.configured.get(i).is_some_and(|c| c.load(Relaxed) == 0) {
             let packed = pack(Some(mac));
             if self.macs[i].load(Relaxed) != packed {
                 self.macs[i].store(packed, Relaxed);
@@ -183,7 +187,15 @@ impl GuestMacs {
     pub fn forget(&self, slave: SlaveId) {
         let i = usize::from(slave);
         if let Some(configured) = self.configured.get(i) {
-            self.macs[i].store(*configured, Relaxed);
+            self.macs[i].store(configured.load(Relaxed), Relaxed);
+        }
+    }
+
+    /// `slave` is (re)defined with this configured MAC, or none: its guest is not known yet.
+    pub fn configure(&self, slave: SlaveId, mac: Option<[u8; 6]>) {
+        if let Some(configured) = self.configured.get(usize::from(slave)) {
+            configured.store(pack(mac), Relaxed);
+            self.forget(slave);
         }
     }
 }

@@ -1,31 +1,59 @@
 //! Whether each slave is up. As in the kernel, a down slave's addresses are unknown
-//! destinations and it takes no multicast copies. The control side (a guest attaching, an
-//! operator) flips a state while the lcores read it: one relaxed load per lookup, no lock.
+//! destinations and it takes no multicast copies. A slave is up when it is both
+//! administratively up (the operator's say, and "it exists": a vacant place is down) and its
+//! link is up (for a vhost slave: a guest is attached). The control side flips either while
+//! the lcores read them: one relaxed load per lookup, no lock.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use crate::table::SlaveId;
 
+const ADMIN_UP: u8 = 1;
+const LINK_UP: u8 = 2;
+const UP: u8 = ADMIN_UP | LINK_UP;
+
 /// Up or down, per slave, indexed by `SlaveId`.
-pub struct SlaveStates(Box<[AtomicBool]>);
+pub struct SlaveStates(Box<[AtomicU8]>);
 
 impl SlaveStates {
-    /// `count` slaves, all in state `up`.
+    /// `count` slaves, all up (administratively and with their links) or all down.
     pub fn new(count: usize, up: bool) -> SlaveStates {
-        SlaveStates((0..count).map(|_| AtomicBool::new(up)).collect())
+        let state = if up { UP } else { 0 };
+        SlaveStates((0..count).map(|_| AtomicU8::new(state)).collect())
     }
 
     /// Is `slave` up? A slave the switch does not have is not.
     #[inline(always)]
     pub fn is_up(&self, slave: SlaveId) -> bool {
-        self.0.get(usize::from(slave)).is_some_and(|up| up.load(Relaxed))
-    }
-
-    /// Brings `slave` up or down; returns its previous state (`None`: no such slave).
-    pub fn set(&self, slave: SlaveId, up: bool) -> Option<bool> {
         self.0
             .get(usize::from(slave))
-            .map(|state| state.swap(up, Relaxed))
+            .is_some_and(|s| s.load(Relaxed) == UP)
+    }
+
+    /// Brings `slave` administratively up or down; returns its previous administrative state
+    /// (`None`: no such slave).
+    pub fn set(&self, slave: SlaveId, up: bool) -> Option<bool> {
+        self.flip(slave, ADMIN_UP, up)
+    }
+
+    /// Its link came up or went down; returns the previous link state.
+    pub fn set_link(&self, slave: SlaveId, up: bool) -> Option<bool> {
+        self.flip(slave, LINK_UP, up)
+    }
+
+    /// (administratively up, link up) of `slave`.
+    pub fn get(&self, slave: SlaveId) -> Option<(bool, bool)> {
+        let state = self.0.get(usize::from(slave))?.load(Relaxed);
+        Some((state & ADMIN_UP != 0, state & LINK_UP != 0))
+    }
+
+    fn flip(&self, slave: SlaveId, bit: u8, on: bool) -> Option<bool> {
+        let state = self.0.get(usize::from(slave))?;
+        let before = match on {
+            true => state.fetch_or(bit, Relaxed),
+            false => state.fetch_and(!bit, Relaxed),
+        };
+        Some(before & bit != 0)
     }
 
     pub fn len(&self) -> usize {
