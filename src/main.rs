@@ -1,5 +1,6 @@
 //! ipvlan-switch: wiring only. Parse the command line and configuration, start DPDK and the
-//! switch, wait for SIGINT/SIGTERM, stop, report counters.
+//! switch, serve the control socket until SIGINT/SIGTERM (SIGHUP: reload), stop, report
+//! counters; or, as `ctl`, be the control socket's client.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use conf::Cli;
+use conf::{Cli, Command};
+use control::handler::Handler;
+use control::render::{stats_json, stats_table};
+use control::server::ControlServer;
 use dpdk_wrap::Eal;
 use switch::counters::{LcoreTotals, PortTotals};
 use switch::Switch;
@@ -22,6 +26,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Ctl(args)) = &cli.command {
+        let socket = args.socket.clone().unwrap_or_else(|| config.control_socket());
+        return match control::client::run(args, &socket) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ipvlan-switch ctl: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.check_config.is_some() {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
@@ -31,7 +48,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_writer(std::io::stderr)
         .init();
-    match run(&config, cli.stats_period.map(Duration::from_secs)) {
+    match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ipvlan-switch: {e}");
@@ -40,25 +57,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<dyn std::error::Error>> {
+/// How often the main loop serves the control socket and looks at the signals.
+const CONTROL_PERIOD: Duration = Duration::from_millis(10);
+
+fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
+    // Before DPDK: a second switch with the same socket (or file prefix) is told so here.
+    let mut server = ControlServer::bind(&config.control_socket(), config.control.group.as_deref())?;
     let eal = Eal::init(&config.eal_args)?;
     let mut switch = Switch::start(&eal, config)?;
+    let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));
     // On stdout, once every port is started: the line a supervisor (or a test) waits for.
     let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
     println!(
-        "ipvlan-switch: forwarding, mode {}, {} slaves, lcores {}; stop with Ctrl-C (SIGINT) or SIGTERM",
+        "ipvlan-switch: forwarding, mode {}, {} slaves, lcores {}; control socket {}; stop with Ctrl-C (SIGINT) or SIGTERM",
         format!("{:?} {:?}", config.mode, config.flags).to_lowercase(),
         config.slaves.len(),
-        lcores.join(",")
+        lcores.join(","),
+        server.path().display()
     );
+    let stats_period = cli.stats_period.map(Duration::from_secs);
     let snapshot = |switch: &Switch| (Instant::now(), switch.stats(), switch.lcore_stats());
     let mut last = snapshot(&switch);
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(CONTROL_PERIOD);
+        server.serve(|request| handler.handle(&mut switch, request));
+        if reload.swap(false, Ordering::Relaxed) {
+            match handler.reload(&mut switch) {
+                Ok(applied) => tracing::info!("SIGHUP: configuration reloaded: {}", applied["applied"]),
+                Err(e) => tracing::error!("SIGHUP: configuration not reloaded: {e}"),
+            }
+        }
         if stats_period.is_some_and(|p| last.0.elapsed() >= p) {
             let now = snapshot(&switch);
             print_rates(&last, &now);
@@ -66,14 +100,10 @@ fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<
         }
     }
     switch.stop()?;
-    let (stats, lcores) = (switch.stats(), switch.lcore_stats());
-    print_table(&stats);
-    for lcore in &lcores {
-        println!("{}", lcore_line(lcore, switch.tsc_hz()));
-    }
+    let stats = stats_json(&switch.stats(), &switch.lcore_stats(), switch.tsc_hz());
+    print!("{}", stats_table(&stats));
     if let Some(path) = &config.stats_out {
-        let json = serde_json::json!({ "ports": stats, "lcores": lcores, "tsc_hz": switch.tsc_hz() });
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
+        std::fs::write(path, serde_json::to_string_pretty(&stats)? + "\n")
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     let leaked = switch.shutdown()?;
@@ -84,17 +114,6 @@ fn run(config: &conf::Config, stats_period: Option<Duration>) -> Result<(), Box<
 }
 
 type Snapshot = (Instant, BTreeMap<String, PortTotals>, Vec<LcoreTotals>);
-
-/// Where one lcore's cycles went, e.g. `lcore 1: busy 93.1% of 3.00 s, 48.2 cycles per packet`.
-fn lcore_line(l: &LcoreTotals, tsc_hz: u64) -> String {
-    let seconds = (l.busy_cycles + l.idle_cycles) as f64 / tsc_hz.max(1) as f64;
-    format!(
-        "lcore {}: busy {:.1}% of {seconds:.2} s, {:.1} cycles per packet",
-        l.lcore,
-        l.busy_percent(),
-        l.cycles_per_packet()
-    )
-}
 
 /// One line of per-port rates between two snapshots, e.g. `rates: phy rx 12.345 Mpps tx 0.000
 /// Mpps, ...`, then each lcore's busy share and cycles per packet in that time.
@@ -126,33 +145,4 @@ fn print_rates((t0, before, lcores_before): &Snapshot, (t1, after, lcores_after)
         })
         .collect();
     println!("rates: {}; {}", ports.join(", "), lcores.join(", "));
-}
-
-fn print_table(stats: &BTreeMap<String, PortTotals>) {
-    println!(
-        "{:<12} {:>12} {:>14} {:>12} {:>14} {:>10}  drops",
-        "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "multicast"
-    );
-    for (name, t) in stats {
-        let drops: Vec<String> = t
-            .drops
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(r, n)| format!("{r}={n}"))
-            .collect();
-        println!(
-            "{:<12} {:>12} {:>14} {:>12} {:>14} {:>10}  {}",
-            name,
-            t.rx_packets,
-            t.rx_bytes,
-            t.tx_packets,
-            t.tx_bytes,
-            t.multicast,
-            if drops.is_empty() {
-                "-".to_string()
-            } else {
-                drops.join(" ")
-            }
-        );
-    }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::ctl::Command;
 use crate::values::{check_lcores, parse_lcore_list};
 use crate::{ConfError, Config, DEFAULT_CONFIG};
 
@@ -42,6 +43,9 @@ pub struct Cli {
     /// Print every port's packet rates every SECONDS while running
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stats_period: Option<u64>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
 impl Cli {

@@ -4,6 +4,7 @@
 //! without starting DPDK.
 
 mod cli;
+pub mod ctl;
 mod edit;
 mod error;
 mod locate;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use cli::Cli;
+pub use ctl::Command;
 pub use error::ConfError;
 pub use resolve::DEFAULT_TX_RETRIES;
 pub use switch_core::{Mode, PortFlags};
@@ -99,6 +101,18 @@ pub struct SlaveConf {
     pub allmulti: bool,
 }
 
+/// `[control]`: where the control interface listens, and who may use it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ControlConf {
+    /// `None`: `/run/ipvlan-switch/<EAL file prefix>.sock` (see `Config::control_socket`).
+    pub socket: Option<PathBuf>,
+    /// A group whose members may use the socket too (else its owner and root only).
+    pub group: Option<String>,
+}
+
+/// Where control sockets go when `[control] socket` is not given.
+pub const CONTROL_DIR: &str = "/run/ipvlan-switch";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub mode: Mode,
@@ -113,6 +127,7 @@ pub struct Config {
     pub idle_sleep_max_us: u32,
     /// Slaves the switch has room for, those added at run time included.
     pub max_slaves: u32,
+    pub control: ControlConf,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.
@@ -144,6 +159,20 @@ impl Config {
                 message: error.to_string(),
             }),
         }
+    }
+
+    /// The control socket's path: the configured one, else one per EAL file prefix (so that two
+    /// switches on one host need not configure it, and a second with the same prefix, which
+    /// DPDK would refuse anyway, is told so by the socket first).
+    pub fn control_socket(&self) -> PathBuf {
+        if let Some(path) = &self.control.socket {
+            return path.clone();
+        }
+        let prefix = self.eal_args.iter().position(|a| a == "--file-prefix");
+        let prefix = prefix
+            .and_then(|i| self.eal_args.get(i + 1))
+            .map_or("rte", String::as_str);
+        Path::new(CONTROL_DIR).join(format!("{prefix}.sock"))
     }
 
     /// The configuration as a file, all defaults filled in; `parse` reads it back to the same

@@ -12,7 +12,7 @@ use crate::values::{
     check_lcores, check_range, check_ring_name, check_slave_name, is_multicast, parse_address, parse_mac,
     FirstUse,
 };
-use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf, VhostConf};
+use crate::{Backing, Config, ControlConf, Mode, PortConf, PortFlags, SlaveConf, VhostConf};
 
 /// What `[eal] args` is when not given.
 const DEFAULT_EAL_ARGS: [&str; 6] = ["-l", "0,1", "--no-pci", "--in-memory", "--file-prefix", "ipvsw"];
@@ -89,6 +89,19 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
         log_level: None,
         stats_out: None,
         max_slaves: 0,
+        control: match file.control {
+            Some(control) => ControlConf {
+                socket: control
+                    .socket
+                    .map(|path| source.parse_at(&path, "control.socket", check_socket_path))
+                    .transpose()?,
+                group: control
+                    .group
+                    .map(|group| source.parse_at(&group, "control.group", check_group_name))
+                    .transpose()?,
+            },
+            None => ControlConf::default(),
+        },
     };
     let count = config.slaves.len() as u32;
     config.max_slaves = match max_slaves {
@@ -313,5 +326,24 @@ impl SlaveChecker {
             multicast,
             allmulti: slave.allmulti.unwrap_or(false),
         })
+    }
+}
+
+/// A control socket's path: absolute, and short enough for a Unix socket address.
+fn check_socket_path(path: &str) -> Result<PathBuf, String> {
+    // sun_path holds 108 bytes, the terminating NUL included.
+    match (path.starts_with('/'), path.len()) {
+        (false, _) => Err(format!("\"{path}\" is not an absolute path")),
+        (_, n) if n > 107 => Err(format!("is {n} bytes long; a Unix socket path holds at most 107")),
+        _ => Ok(PathBuf::from(path)),
+    }
+}
+
+/// A group name as useradd accepts it.
+fn check_group_name(name: &str) -> Result<String, String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+    match !name.is_empty() && name.len() <= 32 && name.chars().all(valid) {
+        true => Ok(name.to_string()),
+        false => Err(format!("\"{name}\" is not a group name")),
     }
 }

@@ -17,6 +17,7 @@ pub(crate) struct FileConfig {
     pub max_slaves: Option<Spanned<u32>>,
     pub eal: Option<FileEal>,
     pub pool: Option<FilePool>,
+    pub control: Option<FileControl>,
     pub phy: Option<Spanned<FilePort>>,
     pub host: Option<Spanned<FilePort>>,
     #[serde(default)]
@@ -27,6 +28,14 @@ pub(crate) struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileEal {
     pub args: Option<Vec<String>>,
+}
+
+/// `[control]`: the control socket.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileControl {
+    pub socket: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[pool]`: the packet-buffer pool.
@@ -99,6 +108,14 @@ impl From<&Config> for FileConfig {
             }),
             pool: config.pool_mbufs.map(|mbufs| FilePool {
                 mbufs: Some(unplaced(mbufs)),
+            }),
+            control: Some(FileControl {
+                socket: config
+                    .control
+                    .socket
+                    .as_ref()
+                    .map(|path| unplaced(path.display().to_string())),
+                group: config.control.group.clone().map(unplaced),
             }),
             phy: Some(unplaced(FilePort::from(&config.phy))),
             host: config.host.as_ref().map(|host| unplaced(FilePort::from(host))),

@@ -174,14 +174,15 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut seen = 0u64;
                     reader.passed();
-                    while !stop.load(SeqCst) {
+                    loop {
                         let value = published.read(&reader);
-                        // A freed value would have bumped the counter before this read of it.
                         assert!(value.1 >= seen, "values go forward");
                         seen = value.1;
                         reader.passed();
+                        if stop.load(SeqCst) {
+                            break seen;
+                        }
                     }
-                    seen
                 })
             })
             .collect();

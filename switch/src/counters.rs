@@ -170,4 +170,20 @@ impl PortTotals {
     pub fn add_drop(&mut self, reason: DropReason, n: u64) {
         *self.drops.entry(reason.name()).or_default() += n;
     }
+
+    /// The counts between an earlier reading and this one.
+    pub fn since(&self, earlier: &PortTotals) -> PortTotals {
+        PortTotals {
+            rx_packets: self.rx_packets - earlier.rx_packets,
+            rx_bytes: self.rx_bytes - earlier.rx_bytes,
+            tx_packets: self.tx_packets - earlier.tx_packets,
+            tx_bytes: self.tx_bytes - earlier.tx_bytes,
+            multicast: self.multicast - earlier.multicast,
+            drops: self
+                .drops
+                .iter()
+                .map(|(reason, n)| (*reason, n - earlier.drops.get(reason).copied().unwrap_or(0)))
+                .collect(),
+        }
+    }
 }

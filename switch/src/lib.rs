@@ -9,5 +9,6 @@ pub mod port;
 pub mod reconfigure;
 pub mod runtime;
 
-pub use runtime::{format_mac, Switch, SwitchError};
+pub use reconfigure::Applied;
+pub use runtime::{format_mac, PortReport, Switch, SwitchError};
 pub use switch_core as core;

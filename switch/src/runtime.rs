@@ -9,6 +9,8 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use conf::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
 use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, Published, Ring, BURST};
 use switch_core::announce::announcements;
@@ -94,6 +96,28 @@ impl PortSpec<'_> {
     fn tx_queues(&self, lcores: u16) -> u16 {
         lcores.max(self.rx_queues)
     }
+}
+
+/// One port as `show ports` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortReport {
+    pub name: String,
+    /// "phy", "host" or "slave".
+    pub role: &'static str,
+    /// "device", "ring" or "vhost".
+    pub kind: &'static str,
+    /// The device string, ring name or socket path.
+    pub backing: String,
+    /// Administratively up (the phy and the host port always are).
+    pub up: bool,
+    /// A device's link; a vhost slave's guest attached with its first queue pair enabled; a
+    /// ring's is always up.
+    pub link: bool,
+    /// Queue pairs the attached guest uses (0: none attached); `None` for other kinds.
+    pub guest_queue_pairs: Option<u16>,
+    pub rx_queues: u16,
+    /// The lcores polling its rx queues.
+    pub lcores: Vec<u32>,
 }
 
 /// The running switch. `stop` (or Drop) stops the lcores, then the ports close.
@@ -357,6 +381,61 @@ impl Switch {
             tracing::info!(slave, up, "slave state changed");
         }
         Ok(was)
+    }
+
+    /// Every port, as `show ports` gives it.
+    pub fn port_reports(&self) -> Vec<PortReport> {
+        let lcores = self.lcore_ids.len() as u16;
+        let ports = self.ports.iter().enumerate();
+        ports
+            .filter_map(|(index, port)| port.as_ref().map(|port| (index, port)))
+            .map(|(index, port)| {
+                let slave = index.checked_sub(self.first_slave).map(|s| s as SlaveId);
+                let (conf, rx_queues) = match (index, slave) {
+                    (PHY, _) => (&self.settings.phy, self.settings.phy.queues),
+                    (_, None) => (self.settings.host.as_ref().expect("a host port is configured"), 1),
+                    (_, Some(s)) => {
+                        let slave = self.slaves[usize::from(s)]
+                            .as_ref()
+                            .expect("an open slave is configured");
+                        (&slave.port, PortSpec::slave(slave).rx_queues)
+                    }
+                };
+                let (up, link) = slave.and_then(|s| self.states.get(s)).unwrap_or((true, true));
+                let (kind, backing) = match &conf.backing {
+                    Backing::Device(device) => ("device", device.clone()),
+                    Backing::Ring(ring) => ("ring", ring.clone()),
+                    Backing::Vhost(vhost) => ("vhost", vhost.socket.display().to_string()),
+                };
+                let link = match &port.backend {
+                    Backend::Eth(eth) => eth.link().is_ok_and(|l| l.up),
+                    _ => link,
+                };
+                let mut polled_by: Vec<u32> = (0..usize::from(rx_queues))
+                    .map(|queue| self.lcore_ids[lcore_of(index, queue, lcores)])
+                    .collect();
+                polled_by.sort_unstable();
+                polled_by.dedup();
+                PortReport {
+                    name: port.name.clone(),
+                    role: match (index, slave) {
+                        (PHY, _) => "phy",
+                        (_, None) => "host",
+                        _ => "slave",
+                    },
+                    kind,
+                    backing,
+                    up,
+                    link,
+                    guest_queue_pairs: match &port.backend {
+                        Backend::Vhost(vhost) => Some(vhost.queue_pairs()),
+                        _ => None,
+                    },
+                    rx_queues,
+                    lcores: polled_by,
+                }
+            })
+            .collect()
     }
 
     /// Every port's counters, summed over lcores, with the drivers' own drop counters.

@@ -82,6 +82,10 @@ impl SwitchProcess {
         SwitchProcess { child, stdout, ready }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits (up to 20 s) for the line the binary prints once all its ports are started.
     pub fn wait_ready(&self) {
         let ready = self.ready.recv_timeout(Duration::from_secs(20));
