@@ -72,6 +72,7 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     let eal = Eal::init(&config.eal_args)?;
     let mut switch = Switch::start(&eal, config)?;
     let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));
+    let telemetry = control::telemetry::register(&eal)?;
     // On stdout, once every port is started: the line a supervisor (or a test) waits for.
     let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
     println!(
@@ -87,6 +88,9 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(CONTROL_PERIOD);
         server.serve(|request| handler.handle(&mut switch, request));
+        while let Ok((request, reply)) = telemetry.try_recv() {
+            let _ = reply.send(handler.handle(&mut switch, request));
+        }
         if reload.swap(false, Ordering::Relaxed) {
             match handler.reload(&mut switch) {
                 Ok(applied) => tracing::info!("SIGHUP: configuration reloaded: {}", applied["applied"]),

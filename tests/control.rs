@@ -280,3 +280,70 @@ fn reload_and_sighup_apply_the_file_difference_and_refuse_what_needs_a_restart()
     );
     switch.stop("INT");
 }
+
+#[test]
+fn dpdk_telemetry_reads_ports_counters_and_addresses() {
+    let dir = scratch_dir("control-telemetry");
+    let (switch, socket) = start_binary(&dir, "control-telemetry");
+    ctl_json(
+        &socket,
+        &[
+            "add",
+            "slave",
+            "b-2",
+            "--ring",
+            "b2",
+            "--address",
+            "10.0.0.12/24",
+            "--address",
+            "10.0.0.13",
+        ],
+    );
+    let commands = "/ipvlan/ports\n/ipvlan/port,a\n/ipvlan/stats\n/ipvlan/stats,a\n/ipvlan/addresses\n";
+    let mut script = Command::new("dpdk-telemetry.py")
+        .args(["-f", &file_prefix("control-telemetry")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    script
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    let out = script.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // One JSON answer per command, after the script's own greeting.
+    let answers: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let answer = |command: &str| {
+        let found = answers.iter().find_map(|a| a.get(command));
+        found
+            .unwrap_or_else(|| panic!("no answer to {command}: {text}"))
+            .clone()
+    };
+    assert_eq!(answer("/ipvlan/ports"), json!(["phy", "a", "b-2"]));
+    let port = answer("/ipvlan/port");
+    assert_eq!(
+        (&port["kind"], &port["backing"], &port["up"], &port["lcores"]),
+        (&json!("ring"), &json!("a"), &json!(1), &json!([1]))
+    );
+    let all = answer("/ipvlan/stats");
+    assert_eq!(all["a"], json!([0, 0, 0, 0, 0, 0]), "{all}");
+    assert_eq!(all["b_2"].as_array().map(Vec::len), Some(6), "{all}");
+    let one = answers
+        .iter()
+        .filter_map(|a| a.get("/ipvlan/stats"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(one["rx_packets"], 0);
+    assert_eq!(one["drops_no_owner"], 0);
+    assert_eq!(
+        answer("/ipvlan/addresses"),
+        json!({"a": ["10.0.0.11/24", "2001:db8::11/64"], "b_2": ["10.0.0.12/24", "10.0.0.13/32"]})
+    );
+    switch.stop("INT");
+}

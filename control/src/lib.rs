@@ -7,3 +7,4 @@ pub mod handler;
 pub mod protocol;
 pub mod render;
 pub mod server;
+pub mod telemetry;

@@ -9,6 +9,7 @@ mod mbuf;
 mod mempool;
 mod rcu;
 mod ring;
+mod telemetry;
 mod vhost;
 
 pub use eal::{rdtsc, Eal, LcoreJob};
@@ -18,4 +19,5 @@ pub use mbuf::{Drain, Mbuf, MbufBatch, Shares, BURST};
 pub use mempool::Mempool;
 pub use rcu::{EpochReader, Epochs, Published};
 pub use ring::Ring;
+pub use telemetry::{register_telemetry, Telemetry, TelemetryValue};
 pub use vhost::{VhostDevice, VhostEvents, VhostSocket};

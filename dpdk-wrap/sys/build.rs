@@ -54,11 +54,11 @@ fn main() {
         .header("wrapper.h")
         .clang_args(&cflags)
         .allowlist_function(
-            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost).*",
+            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost|tel).*",
         )
         .allowlist_function("dpdk_sys_errno")
-        .allowlist_type("rte_(eth|mbuf|mempool|ring|ether|vhost).*")
-        .allowlist_var("RTE_(PKTMBUF|MBUF|MAX|ETH|RING|MEMPOOL|ETHER|VHOST).*")
+        .allowlist_type("rte_(eth|mbuf|mempool|ring|ether|vhost|tel).*")
+        .allowlist_var("RTE_(PKTMBUF|MBUF|MAX|ETH|RING|MEMPOOL|ETHER|VHOST|TEL).*")
         .allowlist_var("rte_eth_devices")
         // Packed structs that contain an align(2) type do not compile in Rust.
         .blocklist_type("rte_arp_hdr|rte_arp_ipv4")

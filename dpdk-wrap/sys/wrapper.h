@@ -15,6 +15,7 @@
 #include <rte_eth_ring.h>
 #include <rte_version.h>
 #include <rte_vhost.h>
+#include <rte_telemetry.h>
 
 /* rte_errno is a thread-local variable: stable Rust cannot read extern TLS. */
 int dpdk_sys_errno(void);

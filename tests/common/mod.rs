@@ -22,6 +22,11 @@ pub fn eal_args(test: &str) -> Vec<String> {
     eal_args_with_lcores(test, "0@0,1@1")
 }
 
+/// The EAL file prefix of a test's DPDK process (its runtime directory's name).
+pub fn file_prefix(test: &str) -> String {
+    format!("ipvsw-{test}-{}", std::process::id())
+}
+
 /// As `eal_args`, with an EAL `--lcores` map (lcore@cpu,...).
 pub fn eal_args_with_lcores(test: &str, lcore_map: &str) -> Vec<String> {
     [
@@ -30,7 +35,7 @@ pub fn eal_args_with_lcores(test: &str, lcore_map: &str) -> Vec<String> {
         "--no-pci",
         "--in-memory",
         "--file-prefix",
-        &format!("ipvsw-{test}-{}", std::process::id()),
+        &file_prefix(test),
         "--log-level",
         "*:warning",
     ]
