@@ -73,6 +73,7 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     let mut switch = Switch::start(&eal, config)?;
     let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));
     let telemetry = control::telemetry::register(&eal)?;
+    print_guest_options(config, &switch.master_mac());
     // On stdout, once every port is started: the line a supervisor (or a test) waits for.
     let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
     println!(
@@ -115,6 +116,30 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
         tracing::warn!(leaked, "mbufs still out of the pool after all ports closed");
     }
     Ok(())
+}
+
+/// Vhost slaves whose QEMU options are printed at start (a thousand would drown the rest).
+const GUEST_OPTIONS_SHOWN: usize = 16;
+
+/// For each vhost slave, the QEMU options that attach a guest to it.
+fn print_guest_options(config: &conf::Config, master_mac: &[u8; 6]) {
+    let vhost = config.slaves.iter().filter_map(|s| match &s.port.backing {
+        conf::Backing::Vhost(vhost) => Some((&s.name, vhost)),
+        _ => None,
+    });
+    let mut shown = 0;
+    for (name, vhost) in vhost {
+        if shown == GUEST_OPTIONS_SHOWN {
+            println!("ipvlan-switch: (more vhost slaves: `ipvlan-switch ctl show ports` lists them)");
+            break;
+        }
+        let mac = vhost.guest_mac.unwrap_or(*master_mac);
+        println!(
+            "ipvlan-switch: slave {name}: attach a guest with qemu-system-x86_64 ... {}",
+            vhost.qemu_options(name, &mac)
+        );
+        shown += 1;
+    }
 }
 
 type Snapshot = (Instant, BTreeMap<String, PortTotals>, Vec<LcoreTotals>);

@@ -26,7 +26,7 @@ pub use switch_core::{Mode, PortFlags};
 use error::Source;
 use schema::FileConfig;
 
-/// The configuration used when no file is given: a TAP device stands in for the NIC, two ring slaves.
+/// The configuration used when no file is given: a TAP device stands in for the NIC, two vhost-user slaves.
 pub const DEFAULT_CONFIG: &str = include_str!("../default.toml");
 
 /// What a port is made of.
@@ -54,6 +54,25 @@ pub struct VhostConf {
     /// The guest's own MAC, if it is not the master's: the switch rewrites to and from it.
     /// Unset: learned from the guest's frames.
     pub guest_mac: Option<[u8; 6]>,
+}
+
+impl VhostConf {
+    /// The QEMU options that attach a guest to this socket as netdev `id`, the guest using
+    /// `mac` (guest memory must be shared with the switch: the memory backend).
+    pub fn qemu_options(&self, id: &str, mac: &[u8; 6]) -> String {
+        let listen = if self.client { ",server=on,wait=off" } else { "" };
+        let (queues, mq) = match self.queues {
+            1 => (String::new(), String::new()),
+            n => (format!(",queues={n}"), format!(",mq=on,vectors={}", 2 * n + 2)),
+        };
+        format!(
+            "-object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \
+             -chardev socket,id={id},path={}{listen} -netdev vhost-user,id={id},chardev={id}{queues} \
+             -device virtio-net-pci,netdev={id},mac={}{mq}",
+            self.socket.display(),
+            values::format_mac(mac)
+        )
+    }
 }
 
 impl Backing {

@@ -52,7 +52,11 @@ fn default_config_parses() {
     let names: Vec<_> = config.slaves.iter().map(|slave| slave.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     let b = &config.slaves[1];
-    assert_eq!(b.port.backing, Backing::Ring("ipvl-b".into()));
+    let Backing::Vhost(vhost) = &b.port.backing else {
+        panic!("b is a vhost slave: {:?}", b.port.backing);
+    };
+    assert_eq!(vhost.socket, std::path::Path::new("/run/ipvlan-switch/b.sock"));
+    assert!(!vhost.client);
     assert_eq!(
         b.addresses,
         [
