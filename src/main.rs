@@ -127,8 +127,7 @@ fn print_guest_options(config: &conf::Config, master_mac: &[u8; 6]) {
         conf::Backing::Vhost(vhost) => Some((&s.name, vhost)),
         _ => None,
     });
-    let mut shown = 0;
-    for (name, vhost) in vhost {
+    for (shown, (name, vhost)) in vhost.enumerate() {
         if shown == GUEST_OPTIONS_SHOWN {
             println!("ipvlan-switch: (more vhost slaves: `ipvlan-switch ctl show ports` lists them)");
             break;
