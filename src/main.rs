@@ -70,6 +70,14 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     // Before DPDK: a second switch with the same socket (or file prefix) is told so here.
     let mut server = ControlServer::bind(&config.control_socket(), config.control.group.as_deref())?;
     let eal = Eal::init(&config.eal_args)?;
+    match eal.enable_capture() {
+        Ok(()) => {
+            tracing::info!("packet capture on: dpdk-dumpcap --file-prefix=<this EAL's> -i <device port>")
+        }
+        Err(e) => tracing::info!(
+            "packet capture off ({e}): dpdk-dumpcap needs a switch whose EAL arguments have no --in-memory"
+        ),
+    }
     let mut switch = Switch::start(&eal, config)?;
     let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));
     let telemetry = control::telemetry::register(&eal)?;
@@ -137,7 +145,6 @@ fn print_guest_options(config: &conf::Config, master_mac: &[u8; 6]) {
             "ipvlan-switch: slave {name}: attach a guest with qemu-system-x86_64 ... {}",
             vhost.qemu_options(name, &mac)
         );
-        shown += 1;
     }
 }
 

@@ -29,8 +29,12 @@ impl Drop for EalGuard {
         }
         // SAFETY: the last handle is gone, so no pool, port or ring of ours exists, every pool
         // was freed with all its mbufs back (so no Mbuf exists), and the worker lcores were
-        // joined by their LcoreJob owners.
-        unsafe { dpdk_sys::rte_eal_cleanup() };
+        // joined by their LcoreJob owners. (pdump's uninit only unregisters its action, a
+        // no-op where it was never enabled.)
+        unsafe {
+            dpdk_sys::rte_pdump_uninit();
+            dpdk_sys::rte_eal_cleanup();
+        }
     }
 }
 
@@ -101,6 +105,17 @@ impl Eal {
     pub fn socket_id(&self) -> i32 {
         // SAFETY: EAL is initialised.
         unsafe { dpdk_sys::rte_socket_id() as i32 }
+    }
+
+    /// Lets `dpdk-dumpcap` (a secondary process with this process's file prefix) capture any
+    /// ethdev port of this process: DPDK's pdump server. Needs a primary whose memory other
+    /// processes can map: without `--in-memory` (refused with ENOTSUP then).
+    pub fn enable_capture(&self) -> Result<()> {
+        // SAFETY: EAL is initialised; this registers pdump's multi-process action.
+        match unsafe { dpdk_sys::rte_pdump_init() } {
+            0 => Ok(()),
+            _ => Err(DpdkError::from_errno("rte_pdump_init")),
+        }
     }
 
     /// Timestamp counter ticks per second.

@@ -54,7 +54,7 @@ fn main() {
         .header("wrapper.h")
         .clang_args(&cflags)
         .allowlist_function(
-            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost|tel).*",
+            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost|tel|pdump).*",
         )
         .allowlist_function("dpdk_sys_errno")
         .allowlist_type("rte_(eth|mbuf|mempool|ring|ether|vhost|tel).*")

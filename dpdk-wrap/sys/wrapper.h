@@ -16,6 +16,7 @@
 #include <rte_version.h>
 #include <rte_vhost.h>
 #include <rte_telemetry.h>
+#include <rte_pdump.h>
 
 /* rte_errno is a thread-local variable: stable Rust cannot read extern TLS. */
 int dpdk_sys_errno(void);
