@@ -55,6 +55,19 @@ pub enum CtlCommand {
         #[command(subcommand)]
         what: Stats,
     },
+    /// Copy one port's frames (any port, a vhost slave too) to a device dpdk-dumpcap reads
+    Capture {
+        #[command(subcommand)]
+        what: Capture,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Capture {
+    /// Start copying PORT's frames, both ways; prints the dpdk-dumpcap command to run
+    Start { port: String },
+    /// Stop copying
+    Stop,
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use conf::ctl::{Add, CtlArgs, CtlCommand, Del, NewSlave, Set, Show, State, Stats};
+use conf::ctl::{Add, Capture, CtlArgs, CtlCommand, Del, NewSlave, Set, Show, State, Stats};
 use serde_json::{json, Map, Value};
 
 use crate::protocol::Request;
@@ -43,6 +43,13 @@ pub fn run(args: &CtlArgs, socket: &Path) -> Result<String, String> {
             format!("{name}: {was} -> {}\n", if up { "up" } else { "down" })
         }
         Request::StatsClear => "counters cleared\n".to_string(),
+        Request::CaptureStart { port } => {
+            format!("capturing {port}: {}\n", result["dumpcap"].as_str().unwrap_or(""))
+        }
+        Request::CaptureStop => match result["port"].as_str() {
+            Some(port) => format!("capture of {port} stopped\n"),
+            None => "no capture was running\n".to_string(),
+        },
         _ => render::applied(result),
     })
 }
@@ -105,6 +112,10 @@ fn request_of(command: &CtlCommand) -> Request {
         },
         CtlCommand::Reload => Request::Reload,
         CtlCommand::Stats { what: Stats::Clear } => Request::StatsClear,
+        CtlCommand::Capture {
+            what: Capture::Start { port },
+        } => Request::CaptureStart { port: port.clone() },
+        CtlCommand::Capture { what: Capture::Stop } => Request::CaptureStop,
     }
 }
 

@@ -65,6 +65,8 @@ impl<'a> Handler<'a> {
                 return Ok(json!({}));
             }
             Request::Reload => return self.reload(switch),
+            Request::CaptureStart { port } => return self.start_capture(switch, &port),
+            Request::CaptureStop => return Ok(json!({ "port": switch.stop_capture() })),
             Request::AddSlave { slave } => match toml::Value::try_from(Value::Object(slave)) {
                 Ok(toml::Value::Table(table)) => config().with_slave(table),
                 Ok(_) => unreachable!("an object becomes a table"),
@@ -75,6 +77,27 @@ impl<'a> Handler<'a> {
             Request::DelAddress { slave, address } => config().without_address(&slave, &address),
         };
         self.apply(switch, edit.map_err(|e| e.to_string())?)
+    }
+
+    /// Starts a capture of `port`: only where `dpdk-dumpcap`, a secondary process, can attach.
+    fn start_capture(&mut self, switch: &mut Switch, port: &str) -> Result<Value, String> {
+        let config = switch.config();
+        if config.eal_args.iter().any(|a| a == "--in-memory") {
+            return Err(
+                "capture needs a switch whose EAL arguments have no --in-memory: dpdk-dumpcap is a \
+                        secondary process and maps the switch's memory"
+                    .into(),
+            );
+        }
+        let device = switch.start_capture(self.eal, port).map_err(|e| e.to_string())?;
+        let prefix = config
+            .eal_args
+            .iter()
+            .skip_while(|a| *a != "--file-prefix")
+            .nth(1);
+        let prefix = prefix.map_or(String::new(), |p| format!(" --file-prefix={p}"));
+        let dumpcap = format!("dpdk-dumpcap{prefix} -i {device} -w {port}.pcapng");
+        Ok(json!({ "port": port, "device": device, "dumpcap": dumpcap }))
     }
 
     fn apply(&mut self, switch: &mut Switch, config: Config) -> Result<Value, String> {

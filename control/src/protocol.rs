@@ -39,6 +39,11 @@ pub enum Request {
     },
     Reload,
     StatsClear,
+    /// Copies of one port's frames to a device `dpdk-dumpcap` reads.
+    CaptureStart {
+        port: String,
+    },
+    CaptureStop,
 }
 
 /// A successful answer.

@@ -77,6 +77,44 @@ pub enum LcoreChange {
     },
     /// Port `port` goes: what waits for it is sent, its queues dropped.
     Detach { port: PortIndex },
+    /// Copies of every frame port `.0` receives and is sent go to `.1` (a capture device), or
+    /// no longer (`None`).
+    Mirror(Option<(PortIndex, Tx)>),
+}
+
+/// A port being captured: copies of its frames, both ways, go out on this lcore's queue of a
+/// capture device (which `dpdk-dumpcap` reads through DPDK's pdump callbacks).
+struct Mirror {
+    port: PortIndex,
+    tx: Tx,
+    batch: MbufBatch,
+    /// Copies the pool or the capture device had no room for.
+    lost: u64,
+}
+
+impl Mirror {
+    /// Sends a copy of each frame of `frames` to the capture device.
+    #[cold]
+    fn copy(&mut self, frames: &[Mbuf], pool: &Mempool) {
+        for m in frames {
+            match m.copy(pool) {
+                Ok(copy) => {
+                    // The batch is sent whenever full, so there is room.
+                    let _ = self.batch.push(copy);
+                    if self.batch.is_full() {
+                        self.send();
+                    }
+                }
+                Err(_) => self.lost += 1,
+            }
+        }
+        self.send();
+    }
+
+    fn send(&mut self) {
+        self.tx.send(&mut self.batch);
+        self.lost += self.batch.free_all() as u64;
+    }
 }
 
 /// How far ahead of the packet being classified its successor's header is prefetched.
@@ -177,7 +215,14 @@ pub struct Outputs {
     flood_ports: Vec<PortIndex>,
     /// Frames dropped in this burst, freed together.
     trash: MbufBatch,
+    /// The port being captured, if any.
+    mirror: Option<Mirror>,
+    /// Its index, or `NO_PORT`: one compare per burst and per send when nothing is captured.
+    mirrored: PortIndex,
 }
+
+/// No port (nothing is mirrored).
+const NO_PORT: PortIndex = PortIndex::MAX;
 
 impl Outputs {
     /// `tx[port]` is this lcore's queue on each port, with the longest frame the port takes.
@@ -196,7 +241,40 @@ impl Outputs {
             first_slave,
             map,
             trash: MbufBatch::new(),
+            mirror: None,
+            mirrored: NO_PORT,
         }
+    }
+
+    /// Sends port `to`'s waiting batch (a copy of it to the capture device first, if `to` is
+    /// being captured).
+    #[inline(always)]
+    fn send(&mut self, to: PortIndex, counters: &LcoreCounters) {
+        if to == self.mirrored {
+            self.mirror_frames(to);
+        }
+        self.dests[to].send(&counters.ports[to]);
+    }
+
+    #[cold]
+    fn mirror_frames(&mut self, port: PortIndex) {
+        if let Some(mirror) = &mut self.mirror {
+            mirror.copy(self.dests[port].batch.as_slice(), &self.map.pool);
+        }
+    }
+
+    /// Port `port` is captured on `tx` from now on, or nothing is (`None`).
+    fn set_mirror(&mut self, mirror: Option<(PortIndex, Tx)>) {
+        if let Some(old) = &self.mirror {
+            tracing::debug!(port = old.port, lost = old.lost, "capture ended");
+        }
+        self.mirrored = mirror.as_ref().map_or(NO_PORT, |(port, _)| *port);
+        self.mirror = mirror.map(|(port, tx)| Mirror {
+            port,
+            tx,
+            batch: MbufBatch::new(),
+            lost: 0,
+        });
     }
 
     #[inline(always)]
@@ -236,7 +314,7 @@ impl Outputs {
             unreachable!("a full tx batch was not sent");
         }
         if dest.batch.is_full() {
-            dest.send(c);
+            self.send(to, counters);
         }
     }
 
@@ -299,14 +377,16 @@ impl Outputs {
     /// Sends every batch with frames waiting, one tx burst each.
     #[inline]
     fn flush(&mut self, counters: &LcoreCounters) {
-        for &to in &self.dirty {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &to in &dirty {
             let dest = &mut self.dests[to];
             dest.listed = false;
             if !dest.batch.is_empty() {
-                dest.send(&counters.ports[to]);
+                self.send(to, counters);
             }
         }
-        self.dirty.clear();
+        dirty.clear();
+        self.dirty = dirty;
     }
 
     /// Port `port` is added: this lcore sends to it on `tx` (a vacant place is filled, or the
@@ -368,6 +448,11 @@ impl Outputs {
         counters: &LcoreCounters,
         decide: impl Fn(&PortMap, &mut Mbuf, usize) -> Verdict,
     ) {
+        if from == self.mirrored {
+            if let Some(mirror) = &mut self.mirror {
+                mirror.copy(batch.as_slice(), &self.map.pool);
+            }
+        }
         let ingress = &counters.ports[from];
         ingress.rx_packets.add(batch.len() as u64);
         let mut bytes = 0u64;
@@ -542,6 +627,7 @@ impl Worker {
                 self.out.attach(port, tx, max_frame);
                 self.polls.extend(polls);
             }
+            LcoreChange::Mirror(mirror) => self.out.set_mirror(mirror),
             LcoreChange::Detach { port } => {
                 self.out.detach(port, counters);
                 self.since_flush = 0;

@@ -41,6 +41,8 @@ const MAX_POOL_CACHE: u32 = 256;
 /// fall behind share this; past it the pool runs dry and receiving ports count `pool_empty`.
 const SLOW_RING_SHARE: u32 = 16384;
 const ENOTSUP: i32 = 95;
+/// The device a captured port's frames are copied to (`dpdk-dumpcap -i` takes this name).
+const CAPTURE_DEVICE: &str = "net_null_capture";
 /// Mbufs for the ring and vhost slaves added at run time (a device slave added then needs its
 /// descriptors' worth more: set [pool] mbufs for it).
 const RUNTIME_SHARE: u32 = 4096;
@@ -145,6 +147,8 @@ pub struct Switch {
     master_mac: [u8; 6],
     /// A slave's MTU where it gives none.
     phy_mtu: u16,
+    /// The port being captured and the device its copies go to (`start_capture`).
+    capture: Option<(String, EthPort)>,
     // Dropped last: the ports' queues and the lcores' batches hold its mbufs.
     pool: Mempool,
 }
@@ -316,6 +320,7 @@ impl Switch {
             guest_macs,
             master_mac,
             phy_mtu,
+            capture: None,
             pool,
         })
     }
@@ -555,6 +560,46 @@ impl Switch {
         // The sends are ordered before the epoch counters are read.
         std::sync::atomic::fence(Ordering::SeqCst);
         self.epochs.wait();
+    }
+
+    /// Starts copying every frame port `port` receives and is sent (any kind of port: a vhost
+    /// or ring slave too) to a `net_null` device made for it, whose tx queues DPDK's pdump
+    /// reads: `dpdk-dumpcap -i <the name returned>`. One port at a time (a capture running
+    /// ends); the device costs one ethdev while it exists. Frames are copied, not shared,
+    /// so nothing the switch rewrites later changes a captured frame.
+    pub fn start_capture(&mut self, eal: &Eal, port: &str) -> Result<String, SwitchError> {
+        let index = self
+            .ports
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.name == port))
+            .ok_or_else(|| SwitchError::Config(format!("no port is called \"{port}\"")))?;
+        self.stop_capture();
+        let device = EthPort::open(eal, &format!("{CAPTURE_DEVICE},no-rx=1"))?;
+        let setup = PortSetup {
+            tx_queues: self.lcore_ids.len() as u16,
+            ..PortSetup::default()
+        };
+        let (_rx, tx) = device.start(&setup, &self.pool)?;
+        for (changes, tx) in self.changes.iter().zip(tx) {
+            let _ = changes.send(LcoreChange::Mirror(Some((index, Tx::Eth(tx)))));
+        }
+        self.lcores_caught_up();
+        tracing::info!(port, device = CAPTURE_DEVICE, "capture started");
+        self.capture = Some((port.to_string(), device));
+        Ok(CAPTURE_DEVICE.to_string())
+    }
+
+    /// Ends the capture; returns the port that was captured, if any.
+    pub fn stop_capture(&mut self) -> Option<String> {
+        let (port, device) = self.capture.take()?;
+        for changes in &self.changes {
+            let _ = changes.send(LcoreChange::Mirror(None));
+        }
+        self.lcores_caught_up();
+        // The lcores dropped their queues of it: the device closes here.
+        drop(device);
+        tracing::info!(port, "capture stopped");
+        Some(port)
     }
 
     /// Publishes the tables of the slaves in place now; returns once no lcore reads the old.
