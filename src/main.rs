@@ -3,6 +3,7 @@
 //! counters; or, as `ctl`, be the control socket's client.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use conf::{Cli, Command};
 use control::handler::Handler;
-use control::render::{stats_json, stats_table};
+use control::instance::InstanceLock;
+use control::render::{ports_table, stats_json, stats_table};
 use control::server::ControlServer;
 use dpdk_wrap::Eal;
 use switch::counters::{LcoreTotals, PortTotals};
@@ -67,7 +69,8 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     }
     let reload = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
-    // Before DPDK: a second switch with the same socket (or file prefix) is told so here.
+    // Before DPDK: a second switch with the same file prefix or socket is told so here.
+    let _instance = InstanceLock::take(Path::new(conf::CONTROL_DIR), config.file_prefix())?;
     let mut server = ControlServer::bind(&config.control_socket(), config.control.group.as_deref())?;
     let eal = Eal::init(&config.eal_args)?;
     match eal.enable_capture() {
@@ -81,6 +84,7 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     let mut switch = Switch::start(&eal, config)?;
     let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));
     let telemetry = control::telemetry::register(&eal)?;
+    print_summary(config, &switch);
     print_guest_options(config, &switch.master_mac());
     // On stdout, once every port is started: the line a supervisor (or a test) waits for.
     let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
@@ -124,6 +128,39 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
         tracing::warn!(leaked, "mbufs still out of the pool after all ports closed");
     }
     Ok(())
+}
+
+/// Ports listed at start (a thousand would drown the rest).
+const PORTS_SHOWN: usize = 16;
+
+/// What runs: mode, lcores, memory, and the ports.
+fn print_summary(config: &conf::Config, switch: &Switch) {
+    let lcores: Vec<String> = switch.lcore_stats().iter().map(|l| l.lcore.to_string()).collect();
+    let hugepages = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("HugetlbPages:"))?;
+            line.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        });
+    let memory = hugepages.map_or(String::new(), |kib| {
+        format!(", {} MiB of hugepages mapped", kib >> 10)
+    });
+    println!(
+        "ipvlan-switch: mode {}, forwarding lcores {}, pool {} mbufs{memory}, room for {} slaves",
+        format!("{:?} {:?}", config.mode, config.flags).to_lowercase(),
+        lcores.join(","),
+        switch.pool().capacity(),
+        config.max_slaves
+    );
+    let reports = switch.port_reports();
+    let shown: Vec<_> = reports.iter().take(PORTS_SHOWN).collect();
+    print!("{}", ports_table(&serde_json::json!({ "ports": shown })));
+    if reports.len() > PORTS_SHOWN {
+        println!(
+            "... and {} more ports (`ipvlan-switch ctl show ports`)",
+            reports.len() - PORTS_SHOWN
+        );
+    }
 }
 
 /// Vhost slaves whose QEMU options are printed at start (a thousand would drown the rest).

@@ -212,6 +212,17 @@ fn ctl_shows_adds_removes_and_refuses_with_one_line_errors() {
         socket.exists(),
         "the second instance removed the first one's socket"
     );
+    // So is one with another socket and the same EAL file prefix.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, config(&dir.join("other.sock"), "")).unwrap();
+    let second = switch_binary(&other, "control").output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    let holder = format!(
+        "another ipvlan-switch (pid {}) runs with EAL file prefix",
+        switch.pid()
+    );
+    assert!(stderr.contains(&holder), "{stderr}");
 
     let out = switch.stop("TERM");
     assert!(out.contains("rx_packets"), "{out}");

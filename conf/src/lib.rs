@@ -187,11 +187,15 @@ impl Config {
         if let Some(path) = &self.control.socket {
             return path.clone();
         }
+        Path::new(CONTROL_DIR).join(format!("{}.sock", self.file_prefix()))
+    }
+
+    /// The EAL file prefix: `--file-prefix`'s, else DPDK's default, "rte".
+    pub fn file_prefix(&self) -> &str {
         let prefix = self.eal_args.iter().position(|a| a == "--file-prefix");
-        let prefix = prefix
+        prefix
             .and_then(|i| self.eal_args.get(i + 1))
-            .map_or("rte", String::as_str);
-        Path::new(CONTROL_DIR).join(format!("{prefix}.sock"))
+            .map_or("rte", String::as_str)
     }
 
     /// The configuration as a file, all defaults filled in; `parse` reads it back to the same

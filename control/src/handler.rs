@@ -90,13 +90,10 @@ impl<'a> Handler<'a> {
             );
         }
         let device = switch.start_capture(self.eal, port).map_err(|e| e.to_string())?;
-        let prefix = config
-            .eal_args
-            .iter()
-            .skip_while(|a| *a != "--file-prefix")
-            .nth(1);
-        let prefix = prefix.map_or(String::new(), |p| format!(" --file-prefix={p}"));
-        let dumpcap = format!("dpdk-dumpcap{prefix} -i {device} -w {port}.pcapng");
+        let dumpcap = format!(
+            "dpdk-dumpcap --file-prefix={} -i {device} -w {port}.pcapng",
+            config.file_prefix()
+        );
         Ok(json!({ "port": port, "device": device, "dumpcap": dumpcap }))
     }
 

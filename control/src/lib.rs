@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod handler;
+pub mod instance;
 pub mod protocol;
 pub mod render;
 pub mod server;

@@ -99,7 +99,7 @@ pub fn ports_table(result: &Value) -> String {
             up_down(&p["up"]),
             up_down(&p["link"]),
             guest,
-            p["rx_queues"],
+            p["rx_queues"].as_u64().unwrap_or(0),
             lcores.join(","),
             text("backing")
         );
