@@ -46,10 +46,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let level = config.log_level.as_deref().unwrap_or("info");
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format.as_str() {
+        "json" => logs.json().init(),
+        _ => logs.init(),
+    }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,13 +76,17 @@ fn run(cli: &Cli, config: &conf::Config) -> Result<(), Box<dyn std::error::Error
     let _instance = InstanceLock::take(Path::new(conf::CONTROL_DIR), config.file_prefix())?;
     let mut server = ControlServer::bind(&config.control_socket(), config.control.group.as_deref())?;
     let eal = Eal::init(&config.eal_args)?;
-    match eal.enable_capture() {
-        Ok(()) => {
-            tracing::info!("packet capture on: dpdk-dumpcap --file-prefix=<this EAL's> -i <device port>")
-        }
-        Err(e) => tracing::info!(
-            "packet capture off ({e}): dpdk-dumpcap needs a switch whose EAL arguments have no --in-memory"
-        ),
+    // dpdk-dumpcap is a secondary process: it can attach only to memory other processes map.
+    if config.eal_args.iter().any(|a| a == "--in-memory") {
+        tracing::info!(
+            "packet capture off: dpdk-dumpcap needs a switch whose EAL arguments have no --in-memory"
+        );
+    } else {
+        eal.enable_capture()?;
+        tracing::info!(
+            "packet capture on: dpdk-dumpcap --file-prefix={} -i <device port, or net_null_capture after ctl capture start>",
+            config.file_prefix()
+        );
     }
     let mut switch = Switch::start(&eal, config)?;
     let mut handler = Handler::new(&eal, Box::new(|| cli.resolve()));

@@ -130,6 +130,29 @@ fn ctl_shows_adds_removes_and_refuses_with_one_line_errors() {
                {"address": "10.0.0.12/24", "slave": "b"}, {"address": "10.0.0.77/32", "slave": "n"}])
     );
 
+    // A vhost slave: its server socket appears, it waits for a guest; removed, the socket goes.
+    let guest_socket = dir.join("v.sock");
+    ctl_json(
+        &socket,
+        &[
+            "add",
+            "slave",
+            "v",
+            "--vhost",
+            guest_socket.to_str().unwrap(),
+            "--address",
+            "10.0.0.40",
+        ],
+    );
+    assert!(guest_socket.exists(), "no vhost socket");
+    let v = &ctl_json(&socket, &["show", "ports"])["ports"][4];
+    assert_eq!(
+        (&v["kind"], &v["link"], &v["guest_queue_pairs"]),
+        (&json!("vhost"), &json!(false), &json!(0))
+    );
+    ctl_json(&socket, &["del", "slave", "v"]);
+    assert!(!guest_socket.exists(), "the vhost socket is left behind");
+
     // Refusals: each one line, each changing nothing.
     let before = ctl_json(&socket, &["show", "addresses"]);
     let error = refused(&socket, &["add", "address", "b", "10.0.0.11"]);

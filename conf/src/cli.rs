@@ -36,6 +36,10 @@ pub struct Cli {
     #[arg(long, value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: Option<String>,
 
+    /// Log lines as text or as JSON objects (one per line, for a log collector)
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+
     /// Write the counters as JSON to this file on exit
     #[arg(long, value_name = "FILE")]
     pub stats_out: Option<PathBuf>,

@@ -108,8 +108,8 @@ impl Eal {
     }
 
     /// Lets `dpdk-dumpcap` (a secondary process with this process's file prefix) capture any
-    /// ethdev port of this process: DPDK's pdump server. Needs a primary whose memory other
-    /// processes can map: without `--in-memory` (refused with ENOTSUP then).
+    /// ethdev port of this process: DPDK's pdump server. Useful only in a primary whose memory
+    /// other processes can map: without `--in-memory`.
     pub fn enable_capture(&self) -> Result<()> {
         // SAFETY: EAL is initialised; this registers pdump's multi-process action.
         match unsafe { dpdk_sys::rte_pdump_init() } {
