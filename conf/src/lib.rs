@@ -7,6 +7,7 @@ mod cli;
 pub mod ctl;
 mod edit;
 mod error;
+mod l3;
 mod locate;
 mod resolve;
 mod schema;
@@ -20,6 +21,7 @@ use serde::Serialize;
 pub use cli::Cli;
 pub use ctl::Command;
 pub use error::ConfError;
+pub use l3::{on_network, L3Conf, NeighbourConf, RouteConf};
 pub use resolve::DEFAULT_TX_RETRIES;
 pub use switch_core::{Mode, PortFlags};
 
@@ -147,6 +149,8 @@ pub struct Config {
     /// Slaves the switch has room for, those added at run time included.
     pub max_slaves: u32,
     pub control: ControlConf,
+    /// Mode l3's addresses, routes and neighbours.
+    pub l3: L3Conf,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use crate::error::{ConfError, Source};
+use crate::l3::{self, L3Conf};
 use crate::schema::{FileConfig, FilePort, FileSlave, FileVhost};
 use crate::values::{
     check_lcores, check_range, check_ring_name, check_slave_name, is_multicast, parse_address, parse_mac,
@@ -40,10 +41,17 @@ pub const DEFAULT_TX_RETRIES: u8 = 8;
 /// Receive queues (RSS) a port may be given: at least one.
 const QUEUES_RANGE: RangeInclusive<u16> = 1..=u16::MAX;
 
-pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfError> {
+pub(crate) fn resolve(source: &Source, mut file: FileConfig) -> Result<Config, ConfError> {
     let phy = file
         .phy
         .ok_or_else(|| source.missing("phy", "the [phy] table is required"))?;
+    let (phy_span, mut phy) = (phy.span(), phy.into_inner());
+    if let Some(host) = &file.host {
+        if host.get_ref().addresses.is_some() || host.get_ref().proxy_neighbour.is_some() {
+            let message = "addresses and proxy_neighbour are the master's: give them in [phy]";
+            return Err(source.error_at(host.span(), "host", message));
+        }
+    }
     let mut ports = PortChecker {
         source,
         backings: FirstUse::default(),
@@ -51,6 +59,18 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
     let mut slaves = SlaveChecker {
         names: FirstUse::default(),
         addresses: FirstUse::default(),
+    };
+    // The master's addresses first: no slave may take one.
+    let master = l3::addresses(
+        source,
+        &phy.addresses.take().unwrap_or_default(),
+        &mut slaves.addresses,
+    )?;
+    let l3 = L3Conf {
+        proxy_neighbour: phy.proxy_neighbour.take().unwrap_or(false),
+        routes: l3::routes(source, std::mem::take(&mut file.route), &master)?,
+        neighbours: l3::neighbours(source, std::mem::take(&mut file.neighbour))?,
+        addresses: master,
     };
     let max_slaves = file.max_slaves;
     let mut config = Config {
@@ -75,7 +95,7 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
             .and_then(|pool| pool.mbufs)
             .map(|mbufs| source.check_at(&mbufs, "pool.mbufs", |&n| check_range(n, POOL_MBUFS_RANGE)))
             .transpose()?,
-        phy: ports.port("phy", phy.span(), phy.into_inner())?,
+        phy: ports.port("phy", phy_span, phy)?,
         host: file
             .host
             .map(|host| ports.port("host", host.span(), host.into_inner()))
@@ -89,6 +109,7 @@ pub(crate) fn resolve(source: &Source, file: FileConfig) -> Result<Config, ConfE
         log_level: None,
         stats_out: None,
         max_slaves: 0,
+        l3,
         control: match file.control {
             Some(control) => ControlConf {
                 socket: control
@@ -296,15 +317,17 @@ impl SlaveChecker {
             mac: None,
             queues: None,
             mtu: slave.mtu,
+            addresses: None,
+            proxy_neighbour: None,
         };
         let port = ports.port(&label, span, port)?;
-        let owner = format!("\"{name}\" ({label})");
+        let owner = format!("slave \"{name}\" ({label})");
         let mut addresses = Vec::new();
         for (position, text) in slave.addresses.iter().enumerate() {
             let key = format!("{label}.addresses[{position}]");
             let address = source.parse_at(text, &key, parse_address)?;
             if let Err(first) = self.addresses.claim(address.0, owner.clone()) {
-                let message = format!("{} of slave {owner} is already on slave {first}", address.0);
+                let message = format!("{} of {owner} is already on {first}", address.0);
                 return Err(source.error_at(text.span(), &key, message));
             }
             addresses.push(address);

@@ -22,6 +22,26 @@ pub(crate) struct FileConfig {
     pub host: Option<Spanned<FilePort>>,
     #[serde(default)]
     pub slave: Vec<Spanned<FileSlave>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<Spanned<FileRoute>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbour: Vec<Spanned<FileNeighbour>>,
+}
+
+/// A `[[route]]`: `to = "PREFIX"`, `via = "NEXT HOP"` (mode l3).
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRoute {
+    pub to: Option<Spanned<String>>,
+    pub via: Option<Spanned<String>>,
+}
+
+/// A `[[neighbour]]`: a static entry, `ip = "..."`, `mac = "..."` (mode l3).
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileNeighbour {
+    pub ip: Option<Spanned<String>>,
+    pub mac: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -57,6 +77,12 @@ pub(crate) struct FilePort {
     pub mac: Option<Spanned<String>>,
     pub queues: Option<Spanned<u16>>,
     pub mtu: Option<Spanned<u16>>,
+    /// The phy only: the master's own addresses (mode l3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<Spanned<String>>>,
+    /// The phy only: answer ARP/NS for the slaves' addresses (mode l3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_neighbour: Option<bool>,
 }
 
 /// A slave's `vhost = { socket = "...", client = false, queues = 1, tx_retries = 8,
@@ -117,12 +143,45 @@ impl From<&Config> for FileConfig {
                     .map(|path| unplaced(path.display().to_string())),
                 group: config.control.group.clone().map(unplaced),
             }),
-            phy: Some(unplaced(FilePort::from(&config.phy))),
+            phy: Some(unplaced(FilePort {
+                addresses: Some(
+                    config
+                        .l3
+                        .addresses
+                        .iter()
+                        .map(|a| unplaced(format_address(a)))
+                        .collect(),
+                ),
+                proxy_neighbour: Some(config.l3.proxy_neighbour),
+                ..FilePort::from(&config.phy)
+            })),
             host: config.host.as_ref().map(|host| unplaced(FilePort::from(host))),
             slave: config
                 .slaves
                 .iter()
                 .map(|slave| unplaced(FileSlave::from(slave)))
+                .collect(),
+            route: config
+                .l3
+                .routes
+                .iter()
+                .map(|route| {
+                    unplaced(FileRoute {
+                        to: Some(unplaced(format_address(&route.to))),
+                        via: Some(unplaced(route.via.to_string())),
+                    })
+                })
+                .collect(),
+            neighbour: config
+                .l3
+                .neighbours
+                .iter()
+                .map(|n| {
+                    unplaced(FileNeighbour {
+                        ip: Some(unplaced(n.ip.to_string())),
+                        mac: Some(unplaced(format_mac(&n.mac))),
+                    })
+                })
                 .collect(),
         }
     }
@@ -138,6 +197,8 @@ impl From<&PortConf> for FilePort {
             mac: port.mac.as_ref().map(|mac| unplaced(format_mac(mac))),
             queues: Some(unplaced(port.queues)),
             mtu: port.mtu.map(unplaced),
+            addresses: None,
+            proxy_neighbour: None,
         }
     }
 }
