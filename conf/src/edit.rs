@@ -57,11 +57,16 @@ impl Config {
         })
     }
 
-    /// The first setting other than the slaves that differs in `new` (what only a restart
-    /// can change: mode, flags, lcores, EAL arguments, the pool, the phy, the host port...).
+    /// The first setting other than the slaves, routes and neighbours that differs in `new`
+    /// (what only a restart can change: mode, flags, lcores, EAL arguments, the pool, the phy
+    /// and its addresses, the host port...).
     pub fn restart_needed(&self, new: &Config) -> Option<String> {
         let (old, new) = (self.table(), new.table());
-        let keys = old.keys().chain(new.keys()).filter(|key| *key != "slave");
+        let live = ["slave", "route", "neighbour"];
+        let keys = old
+            .keys()
+            .chain(new.keys())
+            .filter(|key| !live.contains(&key.as_str()));
         keys.into_iter()
             .find(|key| old.get(*key) != new.get(*key))
             .cloned()

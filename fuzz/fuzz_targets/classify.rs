@@ -1,6 +1,7 @@
 //! Any bytes through `classify` (whole, and as a chain whose first segment is a prefix), then
 //! through both L2 dispatch directions (and a guest's) under every port flag, one slave down,
-//! and through a guest's MAC rewrite: no panic, and the invariants below hold.
+//! and through a guest's MAC rewrite, and mode l3's decisions and answers: no panic, and the
+//! invariants below hold.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -9,6 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
 use switch_core::guest_mac::to_master;
+use switch_core::neighbour::{answer, ANSWER_MAX};
+use switch_core::routes::{Route, Routes};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use switch_core::PortFlags;
@@ -81,6 +84,36 @@ fn check_classification(data: &[u8], c: &Classified) {
     }
 }
 
+/// Mode l3's routes: the master at 10.0.0.100/24 and 2001:db8::100/64, default routes.
+fn routes() -> &'static Routes {
+    static ROUTES: OnceLock<Routes> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let ip = |t: &str| t.parse().unwrap();
+        Routes::new(
+            &[(ip("10.0.0.100"), 24), (ip("2001:db8::100"), 64)],
+            &[(ip("0.0.0.0"), 0, ip("10.0.0.254")), (ip("::"), 0, ip("2001:db8::fe"))],
+        )
+    })
+}
+
+/// Mode l3 both ways: a routed frame's next hop is on a connected network, an answered one
+/// gets an answer from the master's MAC to its sender.
+fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
+    let v = d.from_slave_l3(routes(), sender, data, data.len());
+    check_verdict(d, v);
+    match v {
+        Verdict::Route(next_hop) => assert_eq!(routes().lookup(next_hop), Some(Route::Connected)),
+        Verdict::Answer => {
+            let mut out = [0u8; ANSWER_MAX];
+            let len = answer(data, &MASTER_MAC, &mut out).expect("an answered frame asks something");
+            assert!(len >= 60);
+            assert_eq!((&out[0..6], &out[6..12]), (&data[6..12], &MASTER_MAC[..]));
+        }
+        _ => {}
+    }
+    check_verdict(d, d.from_phy_l3(data, data.len()));
+}
+
 fn check_verdict(d: &Dispatch, v: Verdict) {
     match v {
         Verdict::Slave(s) => assert!(s < SLAVES && s != DOWN, "slave {s} out of range or down"),
@@ -119,7 +152,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         }
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
-        Verdict::Announce(_) => panic!("from_slave announced"),
+        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer => panic!("from_slave gave {v:?}"),
     }
 }
 
@@ -157,7 +190,9 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
                 assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
         }
-        Verdict::Phy | Verdict::Drop(_) | Verdict::Announce(_) => panic!("from_phy gave {v:?}"),
+        Verdict::Phy | Verdict::Drop(_) | Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer => {
+            panic!("from_phy gave {v:?}")
+        }
     }
 }
 
@@ -232,7 +267,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(d.from_guest_frame(sender, data, data.len()), d.from_guest(sender, Some(c)));
             assert_eq!(d.from_phy_frame(data, data.len()), d.from_phy(Some(c)));
             check_from_phy(d, c);
+            check_l3(d, sender, data);
         } else {
+            assert_eq!(d.from_slave_l3(routes(), 0, data, data.len()), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_slave(0, None), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_slave_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));
             assert_eq!(d.from_guest_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));

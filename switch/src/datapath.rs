@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, BURST};
+use switch_core::classify::Key;
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
+use switch_core::neighbour::{self, Neighbours, ANSWER_MAX};
+use switch_core::routes::Routes;
 use switch_core::table::SlaveId;
 
 use crate::counters::{LcoreCounters, PortCounters};
@@ -64,6 +67,14 @@ pub struct Tables {
     pub dispatch: Dispatch,
     /// By SlaveId, the frames that announce the slave's addresses on the phy.
     pub announcements: Vec<Vec<Vec<u8>>>,
+    /// Mode l3 (routes, the next hops' MACs), or `None`: mode l2.
+    pub l3: Option<L3Tables>,
+}
+
+/// What mode l3 routes with.
+pub struct L3Tables {
+    pub routes: Routes,
+    pub neighbours: Neighbours,
 }
 
 /// A change of one lcore's own queues, sent by the control side and applied between rounds.
@@ -422,6 +433,9 @@ impl Outputs {
         counters: &LcoreCounters,
     ) {
         let dispatch = &tables.dispatch;
+        if let Some(l3) = &tables.l3 {
+            return self.handle_l3_burst(tables, l3, from, role, batch, counters);
+        }
         match role {
             Role::Phy => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
                 dispatch.from_phy_frame(m.data(), len)
@@ -435,6 +449,78 @@ impl Outputs {
             }),
             // The master's own transmissions bypass ipvlan.
             Role::Host => self.dispatch_burst(tables, from, batch, counters, |_, _, _| Verdict::Phy),
+        }
+    }
+
+    /// `handle_burst` in mode l3: a frame from the wire goes to the slave owning its
+    /// destination with the master's MAC as destination (whatever it carried), a slave's is
+    /// routed or answered.
+    #[inline]
+    fn handle_l3_burst(
+        &mut self,
+        tables: &Tables,
+        l3: &L3Tables,
+        from: PortIndex,
+        role: Role,
+        batch: &mut MbufBatch,
+        counters: &LcoreCounters,
+    ) {
+        let dispatch = &tables.dispatch;
+        let routes = &l3.routes;
+        match role {
+            Role::Phy => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
+                let verdict = dispatch.from_phy_l3(m.data(), len);
+                if let Verdict::Slave(_) = verdict {
+                    to_master_mac(map, m);
+                }
+                verdict
+            }),
+            Role::Slave(s) => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
+                dispatch.from_slave_l3(routes, s, m.data(), len)
+            }),
+            Role::Guest(s) => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
+                hide_guest_mac(map, s, m);
+                dispatch.from_slave_l3(routes, s, m.data(), len)
+            }),
+            Role::Host => self.dispatch_burst(tables, from, batch, counters, |_, _, _| Verdict::Phy),
+        }
+    }
+
+    /// Sends `m` to the phy through next hop `via`: its MAC as destination, the master's as
+    /// source. A next hop without a known MAC drops it, counted on the ingress port.
+    #[inline]
+    fn route(
+        &mut self,
+        m: Mbuf,
+        via: Key,
+        l3: Option<&L3Tables>,
+        ingress: &PortCounters,
+        counters: &LcoreCounters,
+    ) {
+        let Some(mac) = l3.and_then(|l3| l3.neighbours.get(via)) else {
+            ingress.drop(DropReason::NoNeighbour, 1);
+            return self.discard(m);
+        };
+        match readdressed(m, &mac, &self.map.master_mac, &self.map.pool) {
+            Some(m) => self.deliver(PHY, m, false, counters),
+            None => counters.ports[PHY].drop(DropReason::PoolEmpty, 1),
+        }
+    }
+
+    /// Answers a slave's ARP request or NS (the verdict said it is one) with the master's MAC,
+    /// back to the slave; the request itself is consumed.
+    #[cold]
+    fn answer(&mut self, m: Mbuf, to: PortIndex, counters: &LcoreCounters) {
+        let mut answer = [0u8; ANSWER_MAX];
+        let reply = neighbour::answer(m.data(), &self.map.master_mac, &mut answer).and_then(|len| {
+            let mut reply = self.map.pool.alloc().ok()?;
+            reply.append(&answer[..len]).ok()?;
+            Some(reply)
+        });
+        self.discard(m);
+        match reply {
+            Some(reply) => self.deliver(to, reply, false, counters),
+            None => counters.ports[to].drop(DropReason::PoolEmpty, 1),
         }
     }
 
@@ -481,6 +567,8 @@ impl Outputs {
                     self.discard(m);
                     self.announce(&tables.announcements[usize::from(s)], s, counters);
                 }
+                Verdict::Route(via) => self.route(m, via, tables.l3.as_ref(), ingress, counters),
+                Verdict::Answer => self.answer(m, from, counters),
             }
         }
         drop(drain);
@@ -676,6 +764,31 @@ fn hide_guest_mac(map: &PortMap, slave: SlaveId, m: &mut Mbuf) {
     if let Some(own) = m.data_mut().and_then(|data| guest_mac::to_master(data, master)) {
         map.guest_macs.learn(slave, own);
     }
+}
+
+/// A frame from the wire for a slave, in mode l3: a unicast destination MAC becomes the
+/// master's (the slave's own MAC; a guest with one of its own gets it on delivery).
+#[inline(always)]
+fn to_master_mac(map: &PortMap, m: &mut Mbuf) {
+    let master = &map.master_mac;
+    if m.data().first().is_some_and(|b| b & 1 == 0) && m.data().get(0..6) != Some(&master[..]) {
+        if let Some(frame) = m.data_mut().filter(|data| data.len() >= ETH_HLEN) {
+            frame[0..6].copy_from_slice(master);
+        }
+    }
+}
+
+/// `m` with destination MAC `dst` and source MAC `src` (a shared buffer is copied first).
+/// `None`: no mbuf for the copy.
+#[inline]
+fn readdressed(mut m: Mbuf, dst: &[u8; 6], src: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
+    if m.data_mut().filter(|data| data.len() >= ETH_HLEN).is_none() {
+        m = m.copy(pool).ok()?;
+    }
+    let frame = m.data_mut().filter(|data| data.len() >= ETH_HLEN)?;
+    frame[0..6].copy_from_slice(dst);
+    frame[6..12].copy_from_slice(src);
+    Some(m)
 }
 
 #[cold]

@@ -18,11 +18,14 @@ pub struct Applied {
     pub removed: Vec<String>,
     /// Same port, other addresses or multicast settings.
     pub changed: Vec<String>,
+    /// The routes or static neighbours changed (mode l3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub routes: bool,
 }
 
 impl Applied {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty() && !self.routes
     }
 }
 
@@ -36,7 +39,11 @@ impl Switch {
                 "`{key}` differs from the running configuration, and only a restart changes it: nothing applied"
             )));
         }
-        let mut applied = Applied::default();
+        let mut applied = Applied {
+            routes: (&new.l3.routes, &new.l3.neighbours)
+                != (&self.settings.l3.routes, &self.settings.l3.neighbours),
+            ..Applied::default()
+        };
         let (mut gone, mut fresh) = (Vec::new(), Vec::new());
         for (id, running) in self.live_slaves() {
             match new.slaves.iter().find(|s| s.name == running.name) {
@@ -69,10 +76,18 @@ impl Switch {
             let id = self.slave_index(name).expect("a changed slave runs");
             self.slaves[usize::from(id)] = new.slaves.iter().find(|s| &s.name == name).cloned();
         }
+        self.settings.l3.routes.clone_from(&new.l3.routes);
+        self.settings.l3.neighbours.clone_from(&new.l3.neighbours);
         let result = self.add_slaves(eal, &fresh, &mut applied.added);
         self.publish();
         if !applied.is_empty() {
-            tracing::info!(added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed, "configuration applied");
+            tracing::info!(
+                added = ?applied.added,
+                removed = ?applied.removed,
+                changed = ?applied.changed,
+                routes = applied.routes,
+                "configuration applied"
+            );
         }
         result.map(|()| applied)
     }

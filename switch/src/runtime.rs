@@ -11,19 +11,21 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use conf::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
+use conf::{Backing, Config, Mode, PortConf, SlaveConf};
 use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, Published, Ring, BURST};
 use switch_core::announce::announcements;
 use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
 use switch_core::guest_mac::GuestMacs;
+use switch_core::neighbour::Neighbours;
+use switch_core::routes::Routes;
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{
-    LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
+    L3Tables, LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
 
@@ -156,11 +158,13 @@ pub struct Switch {
 impl Switch {
     /// Opens every port of `config`, and starts forwarding on its lcores.
     pub fn start(eal: &Eal, config: &Config) -> Result<Switch, SwitchError> {
-        if config.mode != Mode::L2 {
-            return Err(SwitchError::Config(format!(
-                "mode {:?} is not implemented yet: only l2 is (the configuration is valid)",
-                config.mode
-            )));
+        if config.mode == Mode::L3s {
+            return Err(SwitchError::Config(
+                "mode l3s is not implemented yet (its filtering stage is missing): l2 and l3 are".into(),
+            ));
+        }
+        if config.mode == Mode::L3 {
+            warn_unresolved_next_hops(config);
         }
         let lcore_ids = forwarding_lcores(eal, config)?;
         check_open_files(config)?;
@@ -259,7 +263,7 @@ impl Switch {
             guest_macs.configure(slave, guest_mac_of(conf));
         }
         let tables = Arc::new(Published::new(
-            build_tables(config.flags, master_mac, &slaves, &states),
+            build_tables(&settings, master_mac, &slaves, &states),
             epochs.clone(),
         ));
         let counters: Arc<Vec<LcoreCounters>> = Arc::new(
@@ -604,7 +608,7 @@ impl Switch {
 
     /// Publishes the tables of the slaves in place now; returns once no lcore reads the old.
     pub(crate) fn publish(&self) {
-        let tables = build_tables(self.settings.flags, self.master_mac, &self.slaves, &self.states);
+        let tables = build_tables(&self.settings, self.master_mac, &self.slaves, &self.states);
         drop(self.tables.replace(tables));
     }
 }
@@ -618,7 +622,7 @@ impl Drop for Switch {
 /// The tables of the slaves in their places: addresses, multicast filters, and the frames
 /// that announce a guest's addresses.
 fn build_tables(
-    flags: PortFlags,
+    settings: &Config,
     master_mac: [u8; 6],
     slaves: &[Option<SlaveConf>],
     states: &Arc<SlaveStates>,
@@ -633,9 +637,15 @@ fn build_tables(
         let addresses = slave.iter().flat_map(|s| &s.addresses);
         addresses.map(move |(address, _prefix)| (key_of(address), i as SlaveId))
     });
+    let l3 = &settings.l3;
+    let routes: Vec<_> = l3.routes.iter().map(|r| (r.to.0, r.to.1, r.via)).collect();
     Tables {
+        l3: (settings.mode != Mode::L2).then(|| L3Tables {
+            routes: Routes::new(&l3.addresses, &routes),
+            neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
+        }),
         dispatch: Dispatch {
-            flags,
+            flags: settings.flags,
             master_mac,
             table: AddressTable::new(entries),
             filters: slaves
@@ -661,6 +671,19 @@ fn build_tables(
                 _ => Vec::new(),
             })
             .collect(),
+    }
+}
+
+/// Until the switch resolves neighbours itself, a next hop without a static entry drops what
+/// is routed through it: say so at start.
+fn warn_unresolved_next_hops(config: &Config) {
+    let known = |ip: &IpAddr| config.l3.neighbours.iter().any(|n| n.ip == *ip);
+    for route in config.l3.routes.iter().filter(|r| !known(&r.via)) {
+        tracing::warn!(
+            via = %route.via,
+            "mode l3: next hop without a [[neighbour]] entry; neighbour resolution is not built yet, so frames \
+             routed through it are dropped (counted no_neighbour)"
+        );
     }
 }
 

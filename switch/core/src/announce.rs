@@ -63,7 +63,7 @@ pub fn unsolicited_na(master: &[u8; 6], ip: Ipv6Addr) -> Vec<u8> {
 }
 
 /// The ICMPv6 checksum of `icmp` (its checksum field zero) between `src` and `dst`.
-fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, icmp: &[u8]) -> u16 {
+pub(crate) fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, icmp: &[u8]) -> u16 {
     let length = (icmp.len() as u32).to_be_bytes();
     let pseudo = [
         &src.octets()[..],

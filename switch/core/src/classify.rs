@@ -21,18 +21,18 @@ pub enum DstKind {
 }
 
 pub const ETH_HLEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_VLAN: u16 = 0x8100;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
 /// 802.1ad service tag: the kernel's RX path removes it like an 802.1Q tag (eth_type_vlan).
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// 802.3x flow control: never forwarded.
 pub const ETHERTYPE_PAUSE: u16 = 0x8808;
 /// Reverse ARP: what QEMU has the vhost backend send for a guest after live migration.
 pub const ETHERTYPE_RARP: u16 = 0x8035;
-const IPPROTO_ICMPV6: u8 = 58;
-const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
+pub const IPPROTO_ICMPV6: u8 = 58;
+pub const ICMPV6_NEIGHBOUR_SOLICITATION: u8 = 135;
 
 /// The classification of one frame of at least 14 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,10 +37,21 @@ pub enum DropReason {
     /// A RARP the vhost library sent for a guest that moved: not forwarded; the slave's
     /// addresses are announced on the phy instead.
     Rarp,
+    /// Mode l3: from a slave, to no slave and no route.
+    NoRoute,
+    /// Mode l3: from a slave, neither IPv4 nor IPv6 (and to no slave).
+    NotIp,
+    /// Mode l3: from a slave, to a multicast or broadcast MAC (and to no slave).
+    L3Multicast,
+    /// Mode l3: a slave's gratuitous ARP or duplicate-address probe, or a request for its own
+    /// address: never answered (that would say the address is taken), never forwarded.
+    Probe,
+    /// Mode l3: the next hop has no MAC known.
+    NoNeighbour,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 16;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::NoKey,
@@ -53,6 +64,11 @@ impl DropReason {
         DropReason::PoolEmpty,
         DropReason::RxMissed,
         DropReason::Rarp,
+        DropReason::NoRoute,
+        DropReason::NotIp,
+        DropReason::L3Multicast,
+        DropReason::Probe,
+        DropReason::NoNeighbour,
     ];
 
     /// The counter's name in reports.
@@ -69,6 +85,11 @@ impl DropReason {
             DropReason::PoolEmpty => "pool_empty",
             DropReason::RxMissed => "rx_missed",
             DropReason::Rarp => "rarp",
+            DropReason::NoRoute => "no_route",
+            DropReason::NotIp => "not_ip",
+            DropReason::L3Multicast => "l3_multicast",
+            DropReason::Probe => "probe",
+            DropReason::NoNeighbour => "no_neighbour",
         }
     }
 }
@@ -86,6 +107,12 @@ pub enum Verdict {
     Drop(DropReason),
     /// Announce this slave's addresses on the phy (its guest moved); the frame is dropped.
     Announce(SlaveId),
+    /// Mode l3: to the phy through this next hop (its MAC the destination, the master's the
+    /// source).
+    Route(Key),
+    /// Mode l3: a slave's ARP request or Neighbour Solicitation, answered by the switch with
+    /// the master's MAC (`neighbour::answer`) back to the slave; the frame is dropped.
+    Answer,
 }
 
 /// Multicast/broadcast: a copy to every slave whose filter takes the group (but `except`, the

@@ -2,12 +2,16 @@
 //! frame is (`classify`), who owns an address (`table`), whether a slave is up (`state`), and
 //! where a frame goes (`dispatch`); and the frames the switch rewrites or makes itself: a
 //! guest's own MAC hidden behind the master's (`guest_mac`), the announcements of a slave's
-//! addresses (`announce`). Bytes in, decision out: unit-tested and fuzzed anywhere.
+//! addresses (`announce`); mode l3's routes (`routes`), decisions (`l3`) and its answers to a
+//! slave's ARP and NS (`neighbour`). Bytes in, decision out: unit-tested and fuzzed anywhere.
 
 pub mod announce;
 pub mod classify;
 pub mod dispatch;
 pub mod guest_mac;
+pub mod l3;
+pub mod neighbour;
+pub mod routes;
 pub mod state;
 pub mod table;
 

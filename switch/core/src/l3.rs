@@ -1,0 +1,92 @@
+//! The mode-l3 dispatch decisions (kernel: ipvlan_xmit_mode_l3, ipvlan_handle_mode_l3), with
+//! what the master's stack does there and the switch supplies: routing to the phy, and the
+//! answers to a slave's ARP and Neighbour Solicitations (a vhost guest is no NOARP slave: it
+//! resolves its gateway and its peers, and every answer is the master's MAC, so that it hands
+//! all traffic to the switch).
+
+use crate::classify::{classify, Key, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::dispatch::{Dispatch, DropReason, Verdict};
+use crate::neighbour::{self, Solicitation};
+use crate::routes::{Route, Routes};
+use crate::table::SlaveId;
+use crate::PortFlags;
+
+impl Dispatch {
+    /// A frame slave `sender` sent, in mode l3. Its ARP requests and NS are answered (or, if
+    /// probes, dropped) before anything else; then, as the kernel: a destination a slave owns
+    /// is delivered locally (private: dropped), whatever the MACs; else multicast and non-IP
+    /// are dropped and the rest is routed: the master's own address to the host, a connected
+    /// or routed destination to the phy through its next hop.
+    #[inline]
+    pub fn from_slave_l3(&self, routes: &Routes, sender: SlaveId, frame: &[u8], frame_len: usize) -> Verdict {
+        let Some(c) = classify(frame, frame_len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if !c.tagged {
+            match neighbour::solicitation(frame) {
+                Some(Solicitation::Probe) => return Verdict::Drop(DropReason::Probe),
+                Some(Solicitation::Resolve(target)) => {
+                    return match self.owner_of(target) == Some(sender) {
+                        true => Verdict::Drop(DropReason::Probe),
+                        false => Verdict::Answer,
+                    }
+                }
+                None => {}
+            }
+        }
+        // A tagged frame from a slave counts as "other": no key.
+        let key = if c.tagged { None } else { c.dst_key };
+        if self.flags != PortFlags::Vepa {
+            if let Some(owner) = self.owner_of_key(key) {
+                return match self.flags {
+                    PortFlags::Private => Verdict::Drop(DropReason::Private),
+                    _ => Verdict::Slave(owner),
+                };
+            }
+        }
+        if c.is_multicast() {
+            return Verdict::Drop(DropReason::L3Multicast);
+        }
+        if c.tagged || !matches!(c.ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6) {
+            return Verdict::Drop(DropReason::NotIp);
+        }
+        // An IP header that does not parse (an IPv4 total length beyond the bytes present
+        // among them) is not routed: dropped and counted, where the kernel's output path would
+        // trim or refuse it.
+        let Some(destination) = key else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        match routes.lookup(destination) {
+            Some(Route::Local) => Verdict::Host(DropReason::NoHost),
+            Some(Route::Connected) => Verdict::Route(destination),
+            Some(Route::Via(next_hop)) => Verdict::Route(next_hop),
+            None => Verdict::Drop(DropReason::NoRoute),
+        }
+    }
+
+    /// A frame from the wire, in mode l3: to the slave owning its destination whatever the
+    /// MAC (a broadcast ARP for a slave's address included), else to the host only (IP
+    /// multicast and broadcast too).
+    #[inline]
+    pub fn from_phy_l3(&self, frame: &[u8], frame_len: usize) -> Verdict {
+        match classify(frame, frame_len) {
+            None => Verdict::Drop(DropReason::Malformed),
+            Some(c) => match self.owner_of_key(c.dst_key) {
+                Some(owner) => Verdict::Slave(owner),
+                None if c.dst_key.is_none() => Verdict::Host(DropReason::NoKey),
+                None => Verdict::Host(DropReason::NoOwner),
+            },
+        }
+    }
+
+    /// The up slave owning `key`.
+    #[inline(always)]
+    fn owner_of_key(&self, key: Option<Key>) -> Option<SlaveId> {
+        key.and_then(|k| self.owner_of(k))
+    }
+
+    #[inline(always)]
+    fn owner_of(&self, key: Key) -> Option<SlaveId> {
+        self.table.lookup(key).filter(|&slave| self.states.is_up(slave))
+    }
+}

@@ -1,0 +1,113 @@
+//! Mode l3 end to end on ring-backed ports (static neighbours; the switch does not resolve
+//! neighbours itself yet): routed output with the next hop's Ethernet header, local delivery,
+//! frames from the wire to the owner whatever their MAC, a slave's ARP and NS answered with the
+//! master's MAC, and the l3 drops, each counted; no mbuf leaked.
+
+mod common;
+
+use common::*;
+
+const GATEWAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
+
+/// The master 10.0.0.100/24 and 2001:db8::100/64 on a ring phy, a default IPv4 route via
+/// 10.0.0.254 (a static neighbour), no IPv6 route beyond the connected network; slaves a
+/// (10.0.0.11, 2001:db8::11) and b (10.0.0.12).
+const L3: &str = r#"mode = "l3"
+[phy]
+ring = "phy"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.100/24", "2001:db8::100/64"]
+[[route]]
+to = "0.0.0.0/0"
+via = "10.0.0.254"
+[[neighbour]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+[[slave]]
+name = "a"
+ring = "a"
+addresses = ["10.0.0.11/24", "2001:db8::11/64"]
+[[slave]]
+name = "b"
+ring = "b"
+addresses = ["10.0.0.12/24"]
+"#;
+
+#[test]
+fn slaves_frames_are_routed_delivered_or_dropped_and_counted() {
+    let (_eal, sw) = start("l3_routes", L3);
+    // As a NOARP slave sends: to its own (the master's) MAC.
+    let outside = udp4(MASTER, MASTER, [10, 0, 0, 11], [192, 0, 2, 1], b"to the internet");
+    let to_b = udp4(MASTER, MASTER, [10, 0, 0, 11], [10, 0, 0, 12], b"to b");
+    let unresolved = udp4(
+        MASTER,
+        MASTER,
+        [10, 0, 0, 11],
+        [10, 0, 0, 50],
+        b"on-link, unknown MAC",
+    );
+    let unroutable = udp6(
+        MASTER,
+        MASTER,
+        v6(0x11),
+        [0x20, 1, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        b"v6 out",
+    );
+    let multicast = udp4(
+        [0x01, 0, 0x5e, 0, 0, 0xfb],
+        MASTER,
+        [10, 0, 0, 11],
+        [224, 0, 0, 251],
+        b"mdns",
+    );
+    inject(
+        &sw,
+        "a",
+        &[outside.clone(), to_b.clone(), unresolved, unroutable, multicast],
+    );
+
+    let mut routed = outside.clone();
+    routed[0..6].copy_from_slice(&GATEWAY_MAC);
+    assert_eq!(take(&sw, "phy"), vec![routed]);
+    assert_eq!(take(&sw, "b"), vec![to_b]);
+    assert!(take(&sw, "a").is_empty());
+    let stats = finish(sw);
+    let drops = |port: &str, reason: &str| stats[port].drops[reason];
+    assert_eq!(
+        [
+            drops("a", "no_neighbour"),
+            drops("a", "no_route"),
+            drops("a", "l3_multicast")
+        ],
+        [1, 1, 1]
+    );
+    assert_eq!((stats["phy"].tx_packets, stats["b"].tx_packets), (1, 1));
+}
+
+#[test]
+fn the_wire_reaches_the_owner_with_the_masters_mac_and_a_slaves_arp_is_answered() {
+    let (_eal, sw) = start("l3_wire", L3);
+    let foreign_mac = udp4(OUTSIDE, OUTSIDE, [192, 0, 2, 1], [10, 0, 0, 12], b"any MAC");
+    let to_host = udp4(MASTER, OUTSIDE, [192, 0, 2, 1], [10, 0, 0, 99], b"nobody's");
+    inject(&sw, "phy", &[foreign_mac.clone(), to_host]);
+    let mut delivered = foreign_mac;
+    delivered[0..6].copy_from_slice(&MASTER);
+    assert_eq!(take(&sw, "b"), vec![delivered]);
+
+    // a resolves its gateway and b: both answered with the master's MAC, to a only.
+    let who_has = |target: [u8; 4]| arp(BROADCAST, MASTER, 1, [10, 0, 0, 11], target);
+    inject(&sw, "a", &[who_has([10, 0, 0, 254]), who_has([10, 0, 0, 12])]);
+    // The reply: the master's MAC at the asked address, to a (whose MAC is the master's).
+    let answered = |sender: [u8; 4]| arp(MASTER, MASTER, 2, sender, [10, 0, 0, 11]);
+    assert_eq!(
+        take(&sw, "a"),
+        vec![answered([10, 0, 0, 254]), answered([10, 0, 0, 12])]
+    );
+    // A gratuitous ARP is never answered nor forwarded.
+    inject(&sw, "a", &[who_has([10, 0, 0, 11])]);
+    assert!(take(&sw, "a").is_empty() && take(&sw, "b").is_empty() && take(&sw, "phy").is_empty());
+    let stats = finish(sw);
+    assert_eq!(stats["phy"].drops["no_owner"], 1, "no host port: counted");
+    assert_eq!(stats["a"].drops["probe"], 1);
+    assert_eq!(stats["a"].tx_packets, 2);
+}
