@@ -127,16 +127,37 @@ impl<T: Send + Sync> Published<T> {
 
     /// Publishes `value`; returns the old one once no reader can still be using it.
     pub fn replace(&self, value: T) -> T {
+        self.update(|_| value)
+    }
+
+    /// Publishes what `make` builds from the current value (no other writer replaces it in
+    /// between); returns the old one once no reader can still be using it.
+    pub fn update(&self, make: impl FnOnce(&T) -> T) -> T {
         let _writer = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: only a writer frees the current value, and this one holds the writer lock.
+        let value = make(unsafe { &*self.current.load(SeqCst) });
         let old = self.current.swap(Box::into_raw(Box::new(value)), SeqCst);
         self.epochs.wait();
         // SAFETY: `old` came from Box::into_raw, was taken out of `current` by this call alone
         // (replacements are serialised by `writer`), and every reader that could have read it
         // has passed a quiescent point since.
         *unsafe { Box::from_raw(old) }
+    }
+}
+
+impl<T: Send + Sync> Published<T> {
+    /// `look` at the current value, for a writer's side that is no reader (no replacement
+    /// happens meanwhile).
+    pub fn with<R>(&self, look: impl FnOnce(&T) -> R) -> R {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // SAFETY: only a writer frees the current value, and this call holds the writer lock.
+        look(unsafe { &*self.current.load(SeqCst) })
     }
 }
 

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
 use switch_core::guest_mac::to_master;
-use switch_core::neighbour::{answer, ANSWER_MAX};
+use switch_core::neighbour::{answer, learned, ANSWER_MAX};
 use switch_core::routes::{Route, Routes};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
@@ -111,7 +111,15 @@ fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
         }
         _ => {}
     }
-    check_verdict(d, d.from_phy_l3(data, data.len()));
+    for proxy in [false, true] {
+        let v = d.from_phy_l3(routes(), proxy, data, data.len());
+        check_verdict(d, v);
+        if v == Verdict::Answer {
+            let mut out = [0u8; ANSWER_MAX];
+            assert!(answer(data, &MASTER_MAC, &mut out).is_some(), "an answered frame asks something");
+        }
+    }
+    let _ = learned(data);
 }
 
 fn check_verdict(d: &Dispatch, v: Verdict) {
@@ -152,7 +160,9 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         }
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
-        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer => panic!("from_slave gave {v:?}"),
+        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer | Verdict::ToResolver => {
+            panic!("from_slave gave {v:?}")
+        }
     }
 }
 
@@ -190,7 +200,12 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
                 assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
         }
-        Verdict::Phy | Verdict::Drop(_) | Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer => {
+        Verdict::Phy
+        | Verdict::Drop(_)
+        | Verdict::Announce(_)
+        | Verdict::Route(_)
+        | Verdict::Answer
+        | Verdict::ToResolver => {
             panic!("from_phy gave {v:?}")
         }
     }

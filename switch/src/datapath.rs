@@ -7,7 +7,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, BURST};
+use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, Ring, BURST};
 use switch_core::classify::Key;
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
@@ -62,19 +62,35 @@ impl Poll {
     }
 }
 
-/// What the control side publishes for every lcore, replaced whole on a change.
+/// What the lcores read, replaced whole on a change: by the control side (slaves, addresses,
+/// routes) and by the neighbour resolver (what it resolved), each keeping the other's part.
+#[derive(Clone)]
 pub struct Tables {
-    pub dispatch: Dispatch,
+    pub dispatch: Arc<Dispatch>,
     /// By SlaveId, the frames that announce the slave's addresses on the phy.
-    pub announcements: Vec<Vec<Vec<u8>>>,
-    /// Mode l3 (routes, the next hops' MACs), or `None`: mode l2.
-    pub l3: Option<L3Tables>,
+    pub announcements: Arc<Vec<Vec<Vec<u8>>>>,
+    /// Mode l3 (routes, static neighbours), or `None`: mode l2.
+    pub l3: Option<Arc<L3Tables>>,
+    /// Mode l3: the next hops the resolver resolved.
+    pub resolved: Arc<Neighbours>,
 }
 
 /// What mode l3 routes with.
 pub struct L3Tables {
     pub routes: Routes,
+    /// The configured `[[neighbour]]` entries.
     pub neighbours: Neighbours,
+    /// Answer ARP/NS on the phy for the slaves' addresses.
+    pub proxy: bool,
+}
+
+impl Tables {
+    /// The MAC of next hop `via`: configured, or resolved.
+    #[inline]
+    pub fn neighbour(&self, via: Key) -> Option<[u8; 6]> {
+        let configured = self.l3.as_ref().and_then(|l3| l3.neighbours.get(via));
+        configured.or_else(|| self.resolved.get(via))
+    }
 }
 
 /// A change of one lcore's own queues, sent by the control side and applied between rounds.
@@ -211,6 +227,9 @@ pub struct PortMap {
     pub guest_macs: Arc<GuestMacs>,
     /// Where announcements and private copies come from.
     pub pool: Mempool,
+    /// Mode l3: where frames for the neighbour resolver go (routed ones waiting for their next
+    /// hop's MAC, ARP replies and NAs from the wire).
+    pub resolver: Option<Ring>,
 }
 
 /// The transmit side of one lcore, indexed by PortIndex.
@@ -432,7 +451,7 @@ impl Outputs {
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
     ) {
-        let dispatch = &tables.dispatch;
+        let dispatch = &*tables.dispatch;
         if let Some(l3) = &tables.l3 {
             return self.handle_l3_burst(tables, l3, from, role, batch, counters);
         }
@@ -465,11 +484,11 @@ impl Outputs {
         batch: &mut MbufBatch,
         counters: &LcoreCounters,
     ) {
-        let dispatch = &tables.dispatch;
-        let routes = &l3.routes;
+        let dispatch = &*tables.dispatch;
+        let (routes, proxy) = (&l3.routes, l3.proxy);
         match role {
             Role::Phy => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
-                let verdict = dispatch.from_phy_l3(m.data(), len);
+                let verdict = dispatch.from_phy_l3(routes, proxy, m.data(), len);
                 if let Verdict::Slave(_) = verdict {
                     to_master_mac(map, m);
                 }
@@ -493,13 +512,12 @@ impl Outputs {
         &mut self,
         m: Mbuf,
         via: Key,
-        l3: Option<&L3Tables>,
+        tables: &Tables,
         ingress: &PortCounters,
         counters: &LcoreCounters,
     ) {
-        let Some(mac) = l3.and_then(|l3| l3.neighbours.get(via)) else {
-            ingress.drop(DropReason::NoNeighbour, 1);
-            return self.discard(m);
+        let Some(mac) = tables.neighbour(via) else {
+            return self.hand_to_resolver(m, ingress);
         };
         match readdressed(m, &mac, &self.map.master_mac, &self.map.pool) {
             Some(m) => self.deliver(PHY, m, false, counters),
@@ -507,8 +525,22 @@ impl Outputs {
         }
     }
 
-    /// Answers a slave's ARP request or NS (the verdict said it is one) with the master's MAC,
-    /// back to the slave; the request itself is consumed.
+    /// Hands `m` to the neighbour resolver; if its queue is full, `m` is dropped and counted.
+    #[cold]
+    fn hand_to_resolver(&mut self, m: Mbuf, ingress: &PortCounters) {
+        let mut one = MbufBatch::new();
+        let _ = one.push(m);
+        if let Some(ring) = &self.map.resolver {
+            ring.enqueue(&mut one);
+        }
+        let refused = one.free_all() as u64;
+        if refused > 0 {
+            ingress.drop(DropReason::NoNeighbour, refused);
+        }
+    }
+
+    /// Answers an ARP request or NS (the verdict said it is one: a slave's, or the wire's for the
+    /// master) with the master's MAC, back where it came from; the request itself is consumed.
     #[cold]
     fn answer(&mut self, m: Mbuf, to: PortIndex, counters: &LcoreCounters) {
         let mut answer = [0u8; ANSWER_MAX];
@@ -567,8 +599,9 @@ impl Outputs {
                     self.discard(m);
                     self.announce(&tables.announcements[usize::from(s)], s, counters);
                 }
-                Verdict::Route(via) => self.route(m, via, tables.l3.as_ref(), ingress, counters),
+                Verdict::Route(via) => self.route(m, via, tables, ingress, counters),
                 Verdict::Answer => self.answer(m, from, counters),
+                Verdict::ToResolver => self.hand_to_resolver(m, ingress),
             }
         }
         drop(drain);
@@ -781,7 +814,7 @@ fn to_master_mac(map: &PortMap, m: &mut Mbuf) {
 /// `m` with destination MAC `dst` and source MAC `src` (a shared buffer is copied first).
 /// `None`: no mbuf for the copy.
 #[inline]
-fn readdressed(mut m: Mbuf, dst: &[u8; 6], src: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
+pub(crate) fn readdressed(mut m: Mbuf, dst: &[u8; 6], src: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
     if m.data_mut().filter(|data| data.len() >= ETH_HLEN).is_none() {
         m = m.copy(pool).ok()?;
     }

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod datapath;
 pub mod port;
 pub mod reconfigure;
+pub mod resolver;
 pub mod runtime;
 
 pub use reconfigure::Applied;

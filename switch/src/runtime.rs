@@ -28,6 +28,7 @@ use crate::datapath::{
     L3Tables, LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
+use crate::resolver::{Resolver, ResolverTotals};
 
 /// Entries of each ring of a ring-backed port.
 const RING_SIZE: u32 = 1024;
@@ -151,6 +152,8 @@ pub struct Switch {
     phy_mtu: u16,
     /// The port being captured and the device its copies go to (`start_capture`).
     capture: Option<(String, EthPort)>,
+    /// Mode l3's neighbour resolver.
+    resolver: Option<Resolver>,
     // Dropped last: the ports' queues and the lcores' batches hold its mbufs.
     pool: Mempool,
 }
@@ -162,9 +165,6 @@ impl Switch {
             return Err(SwitchError::Config(
                 "mode l3s is not implemented yet (its filtering stage is missing): l2 and l3 are".into(),
             ));
-        }
-        if config.mode == Mode::L3 {
-            warn_unresolved_next_hops(config);
         }
         let lcore_ids = forwarding_lcores(eal, config)?;
         check_open_files(config)?;
@@ -205,9 +205,12 @@ impl Switch {
             SwitchError::Dpdk(e.with_hint(hint))
         })?;
 
+        let l3 = config.mode == Mode::L3;
         let context = OpenContext {
             eal,
             lcores,
+            // Mode l3: one more queue on the phy, the resolver's.
+            phy_tx_extra: u16::from(l3),
             pool: &pool,
             states: &states,
             guest_macs: &guest_macs,
@@ -237,6 +240,10 @@ impl Switch {
         // every port.
         let mut polls: Vec<Vec<Poll>> = (0..lcores).map(|_| Vec::new()).collect();
         let mut tx_by_lcore: Vec<Vec<(Tx, u32)>> = (0..lcores).map(|_| Vec::new()).collect();
+        let resolver_tx = match l3 {
+            true => Some(opened[PHY].1.remove(usize::from(lcores))),
+            false => None,
+        };
         for (index, (rx, tx)) in opened.into_iter().enumerate() {
             let role = role_of(
                 index,
@@ -263,9 +270,13 @@ impl Switch {
             guest_macs.configure(slave, guest_mac_of(conf));
         }
         let tables = Arc::new(Published::new(
-            build_tables(&settings, master_mac, &slaves, &states),
+            build_tables(&settings, master_mac, &slaves, &states, Arc::default()),
             epochs.clone(),
         ));
+        let resolver_inbox = match l3 {
+            true => Some(Ring::create(eal, "ipvsw_resolver", RING_SIZE)?),
+            false => None,
+        };
         let counters: Arc<Vec<LcoreCounters>> = Arc::new(
             (0..lcores)
                 .map(|_| LcoreCounters::new(first_slave + max_slaves))
@@ -277,6 +288,7 @@ impl Switch {
             master_mac,
             guest_macs: guest_macs.clone(),
             pool: pool.clone(),
+            resolver: resolver_inbox.clone(),
         });
         let mut jobs = Vec::new();
         let mut changes = Vec::new();
@@ -298,6 +310,9 @@ impl Switch {
                 }
             }
         }
+        let resolver = resolver_inbox.zip(resolver_tx).map(|(inbox, tx)| {
+            Resolver::start(inbox, tx, tables.clone(), &config.l3, master_mac, pool.clone())
+        });
         tracing::info!(
             ports = ports.len(),
             slaves = config.slaves.len(),
@@ -325,6 +340,7 @@ impl Switch {
             master_mac,
             phy_mtu,
             capture: None,
+            resolver,
             pool,
         })
     }
@@ -480,11 +496,19 @@ impl Switch {
         self.tsc_hz
     }
 
-    /// Stops the lcores (after their current burst) and waits for them.
+    /// Stops the lcores (after their current burst) and waits for them, then the resolver.
     pub fn stop(&mut self) -> Result<(), SwitchError> {
         self.stop.store(true, Ordering::Relaxed);
         self.jobs.drain(..).try_for_each(LcoreJob::join)?;
+        if let Some(resolver) = &mut self.resolver {
+            resolver.stop();
+        }
         Ok(())
+    }
+
+    /// What mode l3's neighbour resolver did (`None`: another mode).
+    pub fn resolver_stats(&self) -> Option<ResolverTotals> {
+        self.resolver.as_ref().map(Resolver::totals)
     }
 
     /// Stops, closes every port, and reports how many mbufs are still out of the pool:
@@ -508,6 +532,7 @@ impl Switch {
         let context = OpenContext {
             eal,
             lcores,
+            phy_tx_extra: 0,
             pool: &self.pool,
             states: &self.states,
             guest_macs: &self.guest_macs,
@@ -608,8 +633,18 @@ impl Switch {
 
     /// Publishes the tables of the slaves in place now; returns once no lcore reads the old.
     pub(crate) fn publish(&self) {
-        let tables = build_tables(&self.settings, self.master_mac, &self.slaves, &self.states);
-        drop(self.tables.replace(tables));
+        let (settings, slaves, states) = (&self.settings, &self.slaves, &self.states);
+        // The resolver's part stays.
+        let build = |current: &Tables| {
+            build_tables(
+                settings,
+                self.master_mac,
+                slaves,
+                states,
+                current.resolved.clone(),
+            )
+        };
+        drop(self.tables.update(build));
     }
 }
 
@@ -626,6 +661,7 @@ fn build_tables(
     master_mac: [u8; 6],
     slaves: &[Option<SlaveConf>],
     states: &Arc<SlaveStates>,
+    resolved: Arc<Neighbours>,
 ) -> Tables {
     // Up to the last slave: the multicast fan-out walks this far.
     let end = slaves
@@ -640,11 +676,15 @@ fn build_tables(
     let l3 = &settings.l3;
     let routes: Vec<_> = l3.routes.iter().map(|r| (r.to.0, r.to.1, r.via)).collect();
     Tables {
-        l3: (settings.mode != Mode::L2).then(|| L3Tables {
-            routes: Routes::new(&l3.addresses, &routes),
-            neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
+        l3: (settings.mode != Mode::L2).then(|| {
+            Arc::new(L3Tables {
+                routes: Routes::new(&l3.addresses, &routes),
+                neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
+                proxy: l3.proxy_neighbour,
+            })
         }),
-        dispatch: Dispatch {
+        resolved,
+        dispatch: Arc::new(Dispatch {
             flags: settings.flags,
             master_mac,
             table: AddressTable::new(entries),
@@ -659,31 +699,20 @@ fn build_tables(
                 })
                 .collect(),
             states: states.clone(),
-        },
+        }),
         // Only a guest is announced (after it moved): a ring or device slave has none.
-        announcements: slaves
-            .iter()
-            .map(|slave| match slave {
-                Some(s) if matches!(s.port.backing, Backing::Vhost(_)) => {
-                    let addresses: Vec<IpAddr> = s.addresses.iter().map(|(a, _)| *a).collect();
-                    announcements(&master_mac, &addresses)
-                }
-                _ => Vec::new(),
-            })
-            .collect(),
-    }
-}
-
-/// Until the switch resolves neighbours itself, a next hop without a static entry drops what
-/// is routed through it: say so at start.
-fn warn_unresolved_next_hops(config: &Config) {
-    let known = |ip: &IpAddr| config.l3.neighbours.iter().any(|n| n.ip == *ip);
-    for route in config.l3.routes.iter().filter(|r| !known(&r.via)) {
-        tracing::warn!(
-            via = %route.via,
-            "mode l3: next hop without a [[neighbour]] entry; neighbour resolution is not built yet, so frames \
-             routed through it are dropped (counted no_neighbour)"
-        );
+        announcements: Arc::new(
+            slaves
+                .iter()
+                .map(|slave| match slave {
+                    Some(s) if matches!(s.port.backing, Backing::Vhost(_)) => {
+                        let addresses: Vec<IpAddr> = s.addresses.iter().map(|(a, _)| *a).collect();
+                        announcements(&master_mac, &addresses)
+                    }
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -808,6 +837,8 @@ struct OpenContext<'a> {
     states: &'a Arc<SlaveStates>,
     guest_macs: &'a Arc<GuestMacs>,
     epochs: &'a Arc<Epochs>,
+    /// Tx queues the phy gets beyond one per lcore (after the lcores' ones).
+    phy_tx_extra: u16,
 }
 
 impl OpenContext<'_> {
@@ -832,7 +863,8 @@ impl OpenContext<'_> {
         phy: bool,
         slave: Option<SlaveId>,
     ) -> Result<OpenedPort, DpdkError> {
-        let (eal, lcores) = (self.eal, self.lcores);
+        let eal = self.eal;
+        let lcores = self.lcores + if phy { self.phy_tx_extra } else { 0 };
         match &spec.conf.backing {
             Backing::Device(device) => {
                 let port = EthPort::open(eal, device)?;

@@ -46,7 +46,8 @@ pub enum DropReason {
     /// Mode l3: a slave's gratuitous ARP or duplicate-address probe, or a request for its own
     /// address: never answered (that would say the address is taken), never forwarded.
     Probe,
-    /// Mode l3: the next hop has no MAC known.
+    /// Mode l3: the next hop has no MAC known, and could not be resolved (or the resolver's
+    /// queue was full).
     NoNeighbour,
 }
 
@@ -110,9 +111,13 @@ pub enum Verdict {
     /// Mode l3: to the phy through this next hop (its MAC the destination, the master's the
     /// source).
     Route(Key),
-    /// Mode l3: a slave's ARP request or Neighbour Solicitation, answered by the switch with
-    /// the master's MAC (`neighbour::answer`) back to the slave; the frame is dropped.
+    /// Mode l3: an ARP request or Neighbour Solicitation (a slave's, or one from the wire for
+    /// the master's address), answered by the switch with the master's MAC
+    /// (`neighbour::answer`) back where it came from; the frame is consumed.
     Answer,
+    /// Mode l3: an ARP reply or Neighbour Advertisement from the wire, for the switch's
+    /// neighbour resolver.
+    ToResolver,
 }
 
 /// Multicast/broadcast: a copy to every slave whose filter takes the group (but `except`, the

@@ -64,18 +64,31 @@ impl Dispatch {
         }
     }
 
-    /// A frame from the wire, in mode l3: to the slave owning its destination whatever the
-    /// MAC (a broadcast ARP for a slave's address included), else to the host only (IP
-    /// multicast and broadcast too).
+    /// A frame from the wire, in mode l3. An ARP request or NS for one of the master's
+    /// addresses (with `proxy`, a slave's too) sent to broadcast, a multicast group or the
+    /// master's MAC is answered (one to a foreign unicast MAC is not, as the kernel ignores
+    /// it); then to the slave owning its destination whatever the MAC (a broadcast ARP for a
+    /// slave's address included); an ARP reply or NA to the resolver; else to the host only
+    /// (IP multicast and broadcast too).
     #[inline]
-    pub fn from_phy_l3(&self, frame: &[u8], frame_len: usize) -> Verdict {
-        match classify(frame, frame_len) {
-            None => Verdict::Drop(DropReason::Malformed),
-            Some(c) => match self.owner_of_key(c.dst_key) {
-                Some(owner) => Verdict::Slave(owner),
-                None if c.dst_key.is_none() => Verdict::Host(DropReason::NoKey),
-                None => Verdict::Host(DropReason::NoOwner),
-            },
+    pub fn from_phy_l3(&self, routes: &Routes, proxy: bool, frame: &[u8], frame_len: usize) -> Verdict {
+        let Some(c) = classify(frame, frame_len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let to_us = c.is_multicast() || c.dst == self.master_mac;
+        if to_us && !c.tagged {
+            if let Some(Solicitation::Resolve(target)) = neighbour::solicitation(frame) {
+                let ours = routes.lookup(target) == Some(Route::Local);
+                if ours || (proxy && self.owner_of(target).is_some()) {
+                    return Verdict::Answer;
+                }
+            }
+        }
+        match self.owner_of_key(c.dst_key) {
+            Some(owner) => Verdict::Slave(owner),
+            None if to_us && !c.tagged && neighbour::is_advertisement(frame) => Verdict::ToResolver,
+            None if c.dst_key.is_none() => Verdict::Host(DropReason::NoKey),
+            None => Verdict::Host(DropReason::NoOwner),
         }
     }
 

@@ -32,6 +32,8 @@ const NEIGHBOUR_ADVERTISEMENT: u8 = 136;
 const NA_SOLICITED_OVERRIDE: u8 = 0x60;
 /// The target link-layer address option: type 2, 8 bytes.
 const TARGET_LL: [u8; 2] = [2, 1];
+/// The source link-layer address option: type 1, 8 bytes.
+const SOURCE_LL: [u8; 2] = [1, 1];
 
 fn be16(frame: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([frame[at], frame[at + 1]])
@@ -101,8 +103,102 @@ pub fn answer(frame: &[u8], master: &[u8; 6], out: &mut [u8; ANSWER_MAX]) -> Opt
     Some(ANSWER_MAX)
 }
 
+/// What an ARP or NA frame from the wire tells of its sender: an address and its MAC (an
+/// ARP's sender, an NA's target with its target link-layer address option).
+pub fn learned(frame: &[u8]) -> Option<(Key, [u8; 6])> {
+    match be16(frame.get(..ETH_HLEN)?, 12) {
+        ETHERTYPE_ARP if frame.len() >= ETH_HLEN + 28 && frame[14..20] == [0, 1, 0x08, 0x00, 6, 4] => {
+            let sender = u32::from_be_bytes(frame[28..32].try_into().unwrap());
+            let mac: [u8; 6] = frame[22..28].try_into().unwrap();
+            (sender != 0 && mac[0] & 1 == 0).then_some((Key::V4(sender), mac))
+        }
+        ETHERTYPE_IPV6
+            if frame.len() >= ETH_HLEN + 40 + 32
+                && frame[20] == IPPROTO_ICMPV6
+                && frame[54] == NEIGHBOUR_ADVERTISEMENT =>
+        {
+            let target = u128::from_be_bytes(frame[62..78].try_into().unwrap());
+            // The options after the target: the first target link-layer address one.
+            let mut at = 78;
+            while at + 8 <= frame.len() && frame[at + 1] != 0 {
+                if frame[at..at + 2] == TARGET_LL {
+                    let mac: [u8; 6] = frame[at + 2..at + 8].try_into().unwrap();
+                    return (mac[0] & 1 == 0).then_some((Key::V6(target), mac));
+                }
+                at += 8 * usize::from(frame[at + 1]);
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Is `frame` an ARP reply or a Neighbour Advertisement (what a resolution waits for)?
+pub fn is_advertisement(frame: &[u8]) -> bool {
+    match frame.get(12..14) {
+        Some([0x08, 0x06]) => frame.len() >= ETH_HLEN + 28 && be16(frame, 20) == ARP_REPLY,
+        Some([0x86, 0xdd]) => {
+            frame.len() >= ETH_HLEN + 40 + 24
+                && frame[20] == IPPROTO_ICMPV6
+                && frame[54] == NEIGHBOUR_ADVERTISEMENT
+        }
+        _ => false,
+    }
+}
+
+/// The longest request: an NS with its source link-layer address option.
+pub const REQUEST_MAX: usize = ANSWER_MAX;
+
+/// A request for `target`'s MAC, from `source` (the master's address on its network) and
+/// `master`'s MAC: a broadcast ARP request, or an NS to the target's solicited-node group with
+/// the master's MAC as source link-layer address. Returns its length in `out`.
+pub fn request(target: Key, source: Key, master: &[u8; 6], out: &mut [u8; REQUEST_MAX]) -> usize {
+    out[6..12].copy_from_slice(master);
+    match (target, source) {
+        (Key::V4(target), Key::V4(source)) => {
+            out[0..6].fill(0xff);
+            out[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+            out[14..20].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4]);
+            out[20..22].copy_from_slice(&ARP_REQUEST.to_be_bytes());
+            out[22..28].copy_from_slice(master);
+            out[28..32].copy_from_slice(&source.to_be_bytes());
+            out[32..38].fill(0);
+            out[38..42].copy_from_slice(&target.to_be_bytes());
+            out[42..ARP_REPLY_LEN].fill(0);
+            ARP_REPLY_LEN
+        }
+        (Key::V6(target), Key::V6(source)) => {
+            let target = target.to_be_bytes();
+            let mut group = [0u8; 16];
+            group[..13].copy_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]);
+            group[13..].copy_from_slice(&target[13..]);
+            out[0..6].copy_from_slice(&[0x33, 0x33, group[12], group[13], group[14], group[15]]);
+            out[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+            out[14..18].copy_from_slice(&[0x60, 0, 0, 0]);
+            out[18..20].copy_from_slice(&32u16.to_be_bytes());
+            out[20] = IPPROTO_ICMPV6;
+            out[21] = 255;
+            out[22..38].copy_from_slice(&source.to_be_bytes());
+            out[38..54].copy_from_slice(&group);
+            let icmp = &mut out[54..REQUEST_MAX];
+            icmp[0..8].copy_from_slice(&[ICMPV6_NEIGHBOUR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0]);
+            icmp[8..24].copy_from_slice(&target);
+            icmp[24..26].copy_from_slice(&SOURCE_LL);
+            icmp[26..32].copy_from_slice(master);
+            let sum = icmpv6_checksum(
+                &Ipv6Addr::from(source.to_be_bytes()),
+                &Ipv6Addr::from(group),
+                icmp,
+            );
+            icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+            REQUEST_MAX
+        }
+        _ => panic!("a request's target and source are of one family"),
+    }
+}
+
 /// The MACs of the phy's neighbours (next hops), by address: the static entries of the
-/// configuration.
+/// configuration, and those the switch resolved.
 #[derive(Default)]
 pub struct Neighbours(AddressMap<Key, [u8; 6]>);
 
@@ -115,5 +211,17 @@ impl Neighbours {
     #[inline]
     pub fn get(&self, ip: Key) -> Option<[u8; 6]> {
         self.0.get(&ip).copied()
+    }
+
+    /// These entries and `more` (which win).
+    pub fn with(&self, more: impl IntoIterator<Item = (Key, [u8; 6])>) -> Neighbours {
+        let mut entries = self.0.clone();
+        entries.extend(more);
+        Neighbours(entries)
+    }
+
+    /// Every entry, in no order.
+    pub fn entries(&self) -> impl Iterator<Item = (Key, [u8; 6])> + '_ {
+        self.0.iter().map(|(k, m)| (*k, *m))
     }
 }

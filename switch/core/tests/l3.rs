@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use common::*;
 use etherparse::{EtherType, PacketBuilder};
 use switch_core::dispatch::{DropReason, Verdict};
-use switch_core::neighbour::{answer, ANSWER_MAX};
+use switch_core::neighbour::{answer, learned, request, ANSWER_MAX, REQUEST_MAX};
 use switch_core::routes::Routes;
 use switch_core::PortFlags;
 
@@ -33,7 +33,7 @@ fn from_slave(flags: PortFlags, sender: u16, frame: &[u8]) -> Verdict {
 }
 
 fn from_phy(frame: &[u8]) -> Verdict {
-    dispatch(PortFlags::Bridge).from_phy_l3(frame, frame.len())
+    dispatch(PortFlags::Bridge).from_phy_l3(&routes(true), false, frame, frame.len())
 }
 
 /// A slave's unicast IPv4 frame to `dst`, to the master's MAC (as a NOARP slave sends it).
@@ -205,7 +205,7 @@ fn from_the_wire_the_destination_decides_whatever_the_mac() {
     let d = dispatch(PortFlags::Bridge);
     d.states.set(1, false);
     assert_eq!(
-        d.from_phy_l3(&foreign, foreign.len()),
+        d.from_phy_l3(&routes(true), false, &foreign, foreign.len()),
         Verdict::Host(DropReason::NoOwner)
     );
 }
@@ -243,4 +243,78 @@ fn the_answers_carry_the_masters_mac_to_the_asker() {
 
     // What asks nothing gets no answer.
     assert_eq!(answer(&to4(GATEWAY_V4), &MASTER_MAC, &mut out), None);
+}
+
+#[test]
+fn the_wire_asking_for_the_master_is_answered_and_its_advertisements_go_to_the_resolver() {
+    let for_master = arp(BROADCAST_MAC, FOREIGN_MAC, ARP_REQUEST, GATEWAY_V4, MASTER_V4);
+    assert_eq!(from_phy(&for_master), Verdict::Answer);
+    let unicast = arp(MASTER_MAC, FOREIGN_MAC, ARP_REQUEST, GATEWAY_V4, MASTER_V4);
+    assert_eq!(from_phy(&unicast), Verdict::Answer);
+    // To a foreign unicast MAC: not ours to answer (the kernel ignores it).
+    let foreign = arp(FOREIGN_MAC, FOREIGN_MAC, ARP_REQUEST, GATEWAY_V4, MASTER_V4);
+    assert_eq!(from_phy(&foreign), Verdict::Host(DropReason::NoOwner));
+    let group = solicited_node(MASTER_V6);
+    let ns = neighbour_solicitation(GATEWAY_V6, group, MASTER_V6);
+    let ns = eth(ipv6_group_mac(group), FOREIGN_MAC, EtherType::IPV6.0, &ns);
+    assert_eq!(from_phy(&ns), Verdict::Answer);
+    // A slave's address: answered only with proxy_neighbour; else the slave gets it.
+    let for_slave = arp(BROADCAST_MAC, FOREIGN_MAC, ARP_REQUEST, GATEWAY_V4, SLAVE0_V4);
+    assert_eq!(from_phy(&for_slave), Verdict::Slave(0));
+    let proxy = dispatch(PortFlags::Bridge).from_phy_l3(&routes(true), true, &for_slave, for_slave.len());
+    assert_eq!(proxy, Verdict::Answer);
+    // The gateway's reply to the master's request, and an NA.
+    let reply = arp(MASTER_MAC, FOREIGN_MAC, ARP_REPLY, GATEWAY_V4, MASTER_V4);
+    assert_eq!(from_phy(&reply), Verdict::ToResolver);
+    let na = advertisement(GATEWAY_V6, MASTER_V6, FOREIGN_MAC);
+    assert_eq!(from_phy(&na), Verdict::ToResolver);
+}
+
+/// A solicited NA of `target` at `mac`, to `dst` (from `mac`).
+fn advertisement(target: Ipv6Addr, dst: Ipv6Addr, mac: [u8; 6]) -> Vec<u8> {
+    let mut body = target.octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&mac);
+    let builder = PacketBuilder::ethernet2(mac, MASTER_MAC)
+        .ipv6(target.octets(), dst.octets(), 255)
+        .icmpv6_raw(ICMPV6_NEIGHBOUR_ADVERTISEMENT, 0, [0x60, 0, 0, 0]);
+    let mut frame = Vec::new();
+    builder.write(&mut frame, &body).unwrap();
+    frame
+}
+
+#[test]
+fn requests_are_built_and_answers_learned() {
+    let mut out = [0u8; REQUEST_MAX];
+    let len = request(v4(GATEWAY_V4), v4(MASTER_V4), &MASTER_MAC, &mut out);
+    let mut expected = arp(BROADCAST_MAC, MASTER_MAC, ARP_REQUEST, MASTER_V4, GATEWAY_V4);
+    expected.resize(60, 0);
+    assert_eq!(&out[..len], &expected[..]);
+
+    let len = request(v6(GATEWAY_V6), v6(MASTER_V6), &MASTER_MAC, &mut out);
+    let group = solicited_node(GATEWAY_V6);
+    let mut body = GATEWAY_V6.octets().to_vec();
+    body.extend_from_slice(&[1, 1]);
+    body.extend_from_slice(&MASTER_MAC);
+    let builder = PacketBuilder::ethernet2(MASTER_MAC, ipv6_group_mac(group))
+        .ipv6(MASTER_V6.octets(), group.octets(), 255)
+        .icmpv6_raw(ICMPV6_NEIGHBOUR_SOLICITATION, 0, [0; 4]);
+    let mut expected = Vec::new();
+    builder.write(&mut expected, &body).unwrap();
+    assert_eq!(&out[..len], &expected[..]);
+
+    let gateway_mac = [0x02, 0, 0, 0, 0, 0xfe];
+    let reply = arp(MASTER_MAC, gateway_mac, ARP_REPLY, GATEWAY_V4, MASTER_V4);
+    assert_eq!(learned(&reply), Some((v4(GATEWAY_V4), gateway_mac)));
+    let na = advertisement(GATEWAY_V6, MASTER_V6, gateway_mac);
+    assert_eq!(learned(&na), Some((v6(GATEWAY_V6), gateway_mac)));
+    assert_eq!(learned(&to4(GATEWAY_V4)), None);
+    let probe = arp(
+        BROADCAST_MAC,
+        gateway_mac,
+        ARP_REQUEST,
+        Ipv4Addr::UNSPECIFIED,
+        GATEWAY_V4,
+    );
+    assert_eq!(learned(&probe), None, "a probe's sender has no address yet");
 }

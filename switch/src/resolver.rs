@@ -1,0 +1,368 @@
+//! Mode l3's neighbour resolution on the phy, as the master's stack did it: a thread of its
+//! own (not a forwarding lcore) takes what the lcores hand it on a ring (frames routed to a
+//! next hop whose MAC is not known, ARP replies and NAs from the wire), asks for each unknown
+//! next hop from the master's address and MAC (ARP, ND), keeps the frames waiting for it in a
+//! small bounded queue, and once the answer comes sends them in order and publishes the
+//! learned MAC in the lcores' tables. Entries age: incomplete (asked, up to `TRIES` times a
+//! `RETRY` apart, then failed: its frames dropped and counted), reachable (for
+//! `REACHABLE_FOR`), then stale (still used, asked again; gone if unanswered).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use conf::L3Conf;
+use dpdk_wrap::{Mbuf, MbufBatch, Mempool, Published, Ring};
+use switch_core::classify::{classify, Key};
+use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
+
+use crate::datapath::{readdressed, Tables};
+use crate::port::Tx;
+
+/// Frames that wait for one next hop, at most (more are dropped and counted).
+const QUEUE_MAX: usize = 16;
+/// Requests for a next hop before it counts as failed.
+const TRIES: u32 = 3;
+/// Between two requests for a next hop that has not answered.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long a failed next hop drops its frames at once, before it is asked again.
+const FAILED_FOR: Duration = Duration::from_secs(5);
+/// How long an answer is trusted before the next hop is asked again (the kernel's base
+/// reachable time is 30 s).
+const REACHABLE_FOR: Duration = Duration::from_secs(30);
+/// How often the thread looks at its ring and its timers.
+const TICK: Duration = Duration::from_micros(500);
+
+/// What the resolver did, since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResolverTotals {
+    pub requests: u64,
+    pub learned: u64,
+    /// Frames that waited for a next hop and were sent.
+    pub released: u64,
+    /// Frames dropped: their next hop failed, or its queue was full.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    learned: AtomicU64,
+    released: AtomicU64,
+    dropped: AtomicU64,
+}
+
+enum State {
+    Incomplete {
+        asked: Instant,
+        tries: u32,
+    },
+    Reachable {
+        mac: [u8; 6],
+        since: Instant,
+    },
+    /// Still used; asked again at `asked`, gone after `TRIES` unanswered requests.
+    Stale {
+        mac: [u8; 6],
+        asked: Instant,
+        tries: u32,
+    },
+    Failed {
+        since: Instant,
+    },
+}
+
+struct Entry {
+    state: State,
+    waiting: VecDeque<Mbuf>,
+}
+
+/// The running resolver; `stop` (or Drop) ends its thread.
+pub struct Resolver {
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+}
+
+impl Resolver {
+    /// Starts the thread: frames arrive on `inbox`, requests and released frames leave on
+    /// `tx` (its own queue on the phy), learned MACs are published in `tables`.
+    pub fn start(
+        inbox: Ring,
+        tx: Tx,
+        tables: Arc<Published<Tables>>,
+        l3: &L3Conf,
+        master_mac: [u8; 6],
+        pool: Mempool,
+    ) -> Resolver {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let mut work = Work {
+            inbox,
+            tx,
+            tables,
+            sources: l3.addresses.iter().map(|&(ip, prefix)| (ip, prefix)).collect(),
+            master_mac,
+            pool,
+            entries: HashMap::new(),
+            counters: counters.clone(),
+        };
+        let stop_flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ipvsw-resolver".into())
+            .spawn(move || {
+                while !stop_flag.load(Relaxed) {
+                    work.round(Instant::now());
+                    std::thread::sleep(TICK);
+                }
+                work.drop_all();
+            })
+            .expect("the resolver thread starts");
+        Resolver {
+            thread: Some(thread),
+            stop,
+            counters,
+        }
+    }
+
+    pub fn totals(&self) -> ResolverTotals {
+        let c = &self.counters;
+        ResolverTotals {
+            requests: c.requests.load(Relaxed),
+            learned: c.learned.load(Relaxed),
+            released: c.released.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+        }
+    }
+
+    /// Ends the thread; the frames still waiting are freed (counted as dropped).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The resolver thread's state.
+struct Work {
+    inbox: Ring,
+    tx: Tx,
+    tables: Arc<Published<Tables>>,
+    /// The master's addresses: a request for a next hop comes from the one on its network.
+    sources: Vec<(std::net::IpAddr, u8)>,
+    master_mac: [u8; 6],
+    pool: Mempool,
+    entries: HashMap<Key, Entry>,
+    counters: Arc<Counters>,
+}
+
+impl Work {
+    fn round(&mut self, now: Instant) {
+        let mut batch = MbufBatch::new();
+        let mut learned = false;
+        while self.inbox.dequeue(&mut batch) > 0 {
+            for m in batch.drain() {
+                learned |= self.take(m, now);
+            }
+        }
+        learned |= self.age(now);
+        if learned {
+            self.publish();
+        }
+    }
+
+    /// A frame from an lcore: an answer (true: a MAC was learned) or one to route.
+    fn take(&mut self, m: Mbuf, now: Instant) -> bool {
+        if neighbour::is_advertisement(m.data()) {
+            let learned = neighbour::learned(m.data()).is_some_and(|(ip, mac)| self.learn(ip, mac, now));
+            drop(m);
+            return learned;
+        }
+        let destination = classify(m.data(), m.pkt_len() as usize).and_then(|c| c.dst_key);
+        let next_hop = destination.and_then(|d| {
+            self.tables
+                .with(|t| t.l3.as_ref().and_then(|l3| l3.routes.next_hop(d)))
+        });
+        match next_hop {
+            Some(via) => self.route(m, via, now),
+            None => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+        false
+    }
+
+    /// `m` goes through `via`: now if its MAC is known, else once it is.
+    fn route(&mut self, m: Mbuf, via: Key, now: Instant) {
+        let entry = self.entries.entry(via).or_insert_with(|| Entry {
+            state: State::Incomplete { asked: now, tries: 0 },
+            waiting: VecDeque::new(),
+        });
+        let ask = match entry.state {
+            State::Reachable { mac, .. } | State::Stale { mac, .. } => return self.send_to(m, &mac),
+            State::Failed { since } if now.duration_since(since) < FAILED_FOR => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+                return;
+            }
+            // Failed long enough ago to try again, or new.
+            State::Failed { .. } | State::Incomplete { tries: 0, .. } => {
+                entry.state = State::Incomplete { asked: now, tries: 1 };
+                true
+            }
+            State::Incomplete { .. } => false,
+        };
+        match entry.waiting.len() < QUEUE_MAX {
+            true => entry.waiting.push_back(m),
+            false => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+        if ask {
+            self.request(via);
+        }
+    }
+
+    /// `ip` is at `mac`: kept if the resolver asked for it (or knows it), its frames sent.
+    fn learn(&mut self, ip: Key, mac: [u8; 6], now: Instant) -> bool {
+        let Some(entry) = self.entries.get_mut(&ip) else {
+            return false;
+        };
+        let known = match entry.state {
+            State::Reachable { mac: old, .. } | State::Stale { mac: old, .. } => old == mac,
+            _ => false,
+        };
+        entry.state = State::Reachable { mac, since: now };
+        let waiting: Vec<Mbuf> = entry.waiting.drain(..).collect();
+        self.counters.learned.fetch_add(1, Relaxed);
+        for m in waiting {
+            self.counters.released.fetch_add(1, Relaxed);
+            self.send_to(m, &mac);
+        }
+        !known
+    }
+
+    /// Retries, failures and ageing; true if the published MACs change.
+    fn age(&mut self, now: Instant) -> bool {
+        let mut ask = Vec::new();
+        let mut changed = false;
+        let mut dropped = 0;
+        self.entries.retain(|ip, entry| {
+            match &mut entry.state {
+                State::Incomplete { asked, tries } if now.duration_since(*asked) >= RETRY => {
+                    if *tries >= TRIES {
+                        dropped += entry.waiting.len() as u64;
+                        entry.waiting.clear();
+                        entry.state = State::Failed { since: now };
+                    } else {
+                        (*asked, *tries) = (now, *tries + 1);
+                        ask.push(*ip);
+                    }
+                }
+                State::Reachable { mac, since } if now.duration_since(*since) >= REACHABLE_FOR => {
+                    entry.state = State::Stale {
+                        mac: *mac,
+                        asked: now,
+                        tries: 1,
+                    };
+                    ask.push(*ip);
+                }
+                State::Stale { asked, tries, .. } if now.duration_since(*asked) >= RETRY => {
+                    if *tries >= TRIES {
+                        changed = true;
+                        return false;
+                    }
+                    (*asked, *tries) = (now, *tries + 1);
+                    ask.push(*ip);
+                }
+                State::Failed { since } if now.duration_since(*since) >= FAILED_FOR => return false,
+                _ => {}
+            }
+            true
+        });
+        self.counters.dropped.fetch_add(dropped, Relaxed);
+        for ip in ask {
+            self.request(ip);
+        }
+        changed
+    }
+
+    /// Publishes the MACs it knows for the lcores.
+    fn publish(&self) {
+        let known = self.entries.iter().filter_map(|(ip, entry)| match entry.state {
+            State::Reachable { mac, .. } | State::Stale { mac, .. } => Some((*ip, mac)),
+            _ => None,
+        });
+        let resolved = Arc::new(Neighbours::default().with(known));
+        drop(self.tables.update(|current| Tables {
+            resolved,
+            ..current.clone()
+        }));
+    }
+
+    /// Asks for `ip`'s MAC, from the master's address on its network.
+    fn request(&mut self, ip: Key) {
+        let address = |key: Key| match key {
+            Key::V4(a) => std::net::IpAddr::from(a.to_be_bytes()),
+            Key::V6(a) => std::net::IpAddr::from(a.to_be_bytes()),
+        };
+        let on_link = self
+            .sources
+            .iter()
+            .find(|&&own| conf::on_network(address(ip), own));
+        let Some(&(source, _)) = on_link else {
+            return;
+        };
+        let source = match source {
+            std::net::IpAddr::V4(a) => Key::V4(u32::from(a)),
+            std::net::IpAddr::V6(a) => Key::V6(u128::from(a)),
+        };
+        let mut frame = [0u8; REQUEST_MAX];
+        let len = neighbour::request(ip, source, &self.master_mac, &mut frame);
+        if let Ok(mut m) = self.pool.alloc() {
+            if m.append(&frame[..len]).is_ok() {
+                self.counters.requests.fetch_add(1, Relaxed);
+                self.send(m);
+            }
+        }
+    }
+
+    /// `m` to the phy with `mac` as destination and the master's as source.
+    fn send_to(&mut self, m: Mbuf, mac: &[u8; 6]) {
+        match readdressed(m, mac, &self.master_mac, &self.pool) {
+            Some(m) => self.send(m),
+            None => {
+                self.counters.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn send(&mut self, m: Mbuf) {
+        let mut one = MbufBatch::new();
+        let _ = one.push(m);
+        self.tx.send(&mut one);
+        let refused = one.free_all() as u64;
+        self.counters.dropped.fetch_add(refused, Relaxed);
+    }
+
+    /// At stop: every waiting frame freed, counted.
+    fn drop_all(&mut self) {
+        let waiting: u64 = self.entries.values().map(|e| e.waiting.len() as u64).sum();
+        self.counters.dropped.fetch_add(waiting, Relaxed);
+        self.entries.clear();
+        let mut batch = MbufBatch::new();
+        while self.inbox.dequeue(&mut batch) > 0 {
+            self.counters.dropped.fetch_add(batch.free_all() as u64, Relaxed);
+        }
+    }
+}
