@@ -170,6 +170,8 @@ pub struct Worker {
     out: Outputs,
     tables: Arc<Published<Tables>>,
     changes: Receiver<LcoreChange>,
+    /// Mode l3, on the first lcore: what the neighbour resolver sends on the phy.
+    outbox: Option<Ring>,
     /// The longest sleep after a round that brought nothing (zero: never sleeps).
     idle_sleep_max: Duration,
 }
@@ -619,6 +621,7 @@ impl Worker {
         tables: Arc<Published<Tables>>,
         changes: Receiver<LcoreChange>,
         idle_sleep_max: Duration,
+        outbox: Option<Ring>,
     ) -> Worker {
         Worker {
             busy: polls.len(),
@@ -628,6 +631,7 @@ impl Worker {
             out,
             tables,
             changes,
+            outbox,
             idle_sleep_max,
         }
     }
@@ -676,6 +680,13 @@ impl Worker {
                     self.busy += 1;
                 } else {
                     self.next_idle = self.next_idle.wrapping_add(1);
+                }
+            }
+            if let Some(outbox) = &self.outbox {
+                if outbox.dequeue(&mut batch) > 0 {
+                    for m in batch.drain() {
+                        self.out.deliver(PHY, m, false, counters);
+                    }
                 }
             }
             if received < BURST {

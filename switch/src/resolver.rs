@@ -1,6 +1,8 @@
 //! Mode l3's neighbour resolution on the phy, as the master's stack did it: a thread of its
 //! own (not a forwarding lcore) takes what the lcores hand it on a ring (frames routed to a
-//! next hop whose MAC is not known, ARP replies and NAs from the wire), asks for each unknown
+//! next hop whose MAC is not known, ARP replies and NAs from the wire), and hands what it sends
+//! (requests, released frames) to the first lcore on another, which sends it on the phy (a
+//! queue of its own would need an rx queue to match on a TAP). It asks for each unknown
 //! next hop from the master's address and MAC (ARP, ND), keeps the frames waiting for it in a
 //! small bounded queue, and once the answer comes sends them in order and publishes the
 //! learned MAC in the lcores' tables. Entries age: incomplete (asked, up to `TRIES` times a
@@ -21,7 +23,6 @@ use switch_core::classify::{classify, Key};
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
 use crate::datapath::{readdressed, Tables};
-use crate::port::Tx;
 
 /// Frames that wait for one next hop, at most (more are dropped and counted).
 const QUEUE_MAX: usize = 16;
@@ -90,10 +91,10 @@ pub struct Resolver {
 
 impl Resolver {
     /// Starts the thread: frames arrive on `inbox`, requests and released frames leave on
-    /// `tx` (its own queue on the phy), learned MACs are published in `tables`.
+    /// `outbox` (for the phy), learned MACs are published in `tables`.
     pub fn start(
         inbox: Ring,
-        tx: Tx,
+        outbox: Ring,
         tables: Arc<Published<Tables>>,
         l3: &L3Conf,
         master_mac: [u8; 6],
@@ -103,7 +104,7 @@ impl Resolver {
         let counters = Arc::new(Counters::default());
         let mut work = Work {
             inbox,
-            tx,
+            outbox,
             tables,
             sources: l3.addresses.iter().map(|&(ip, prefix)| (ip, prefix)).collect(),
             master_mac,
@@ -157,7 +158,7 @@ impl Drop for Resolver {
 /// The resolver thread's state.
 struct Work {
     inbox: Ring,
-    tx: Tx,
+    outbox: Ring,
     tables: Arc<Published<Tables>>,
     /// The master's addresses: a request for a next hop comes from the one on its network.
     sources: Vec<(std::net::IpAddr, u8)>,
@@ -350,7 +351,7 @@ impl Work {
     fn send(&mut self, m: Mbuf) {
         let mut one = MbufBatch::new();
         let _ = one.push(m);
-        self.tx.send(&mut one);
+        self.outbox.enqueue(&mut one);
         let refused = one.free_all() as u64;
         self.counters.dropped.fetch_add(refused, Relaxed);
     }

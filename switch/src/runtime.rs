@@ -209,8 +209,6 @@ impl Switch {
         let context = OpenContext {
             eal,
             lcores,
-            // Mode l3: one more queue on the phy, the resolver's.
-            phy_tx_extra: u16::from(l3),
             pool: &pool,
             states: &states,
             guest_macs: &guest_macs,
@@ -240,10 +238,6 @@ impl Switch {
         // every port.
         let mut polls: Vec<Vec<Poll>> = (0..lcores).map(|_| Vec::new()).collect();
         let mut tx_by_lcore: Vec<Vec<(Tx, u32)>> = (0..lcores).map(|_| Vec::new()).collect();
-        let resolver_tx = match l3 {
-            true => Some(opened[PHY].1.remove(usize::from(lcores))),
-            false => None,
-        };
         for (index, (rx, tx)) in opened.into_iter().enumerate() {
             let role = role_of(
                 index,
@@ -273,8 +267,13 @@ impl Switch {
             build_tables(&settings, master_mac, &slaves, &states, Arc::default()),
             epochs.clone(),
         ));
-        let resolver_inbox = match l3 {
-            true => Some(Ring::create(eal, "ipvsw_resolver", RING_SIZE)?),
+        // Mode l3: the resolver's rings, from the lcores and back to the first one (which sends
+        // what the resolver made or released on the phy).
+        let resolver_rings = match l3 {
+            true => Some((
+                Ring::create(eal, "ipvsw_resolver_in", RING_SIZE)?,
+                Ring::create(eal, "ipvsw_resolver_out", RING_SIZE)?,
+            )),
             false => None,
         };
         let counters: Arc<Vec<LcoreCounters>> = Arc::new(
@@ -288,7 +287,7 @@ impl Switch {
             master_mac,
             guest_macs: guest_macs.clone(),
             pool: pool.clone(),
-            resolver: resolver_inbox.clone(),
+            resolver: resolver_rings.as_ref().map(|(inbox, _)| inbox.clone()),
         });
         let mut jobs = Vec::new();
         let mut changes = Vec::new();
@@ -299,7 +298,11 @@ impl Switch {
             let (sender, receiver) = channel();
             changes.push(sender);
             let out = Outputs::new(tx, map.clone());
-            let worker = Worker::new(polls, out, tables.clone(), receiver, idle_sleep_max);
+            let outbox = resolver_rings
+                .as_ref()
+                .filter(|_| i == 0)
+                .map(|(_, outbox)| outbox.clone());
+            let worker = Worker::new(polls, out, tables.clone(), receiver, idle_sleep_max, outbox);
             let (counters, stop_flag) = (counters.clone(), stop.clone());
             match eal.launch(*lcore, move || worker.run(reader, &counters[i], &stop_flag)) {
                 Ok(job) => jobs.push(job),
@@ -310,8 +313,15 @@ impl Switch {
                 }
             }
         }
-        let resolver = resolver_inbox.zip(resolver_tx).map(|(inbox, tx)| {
-            Resolver::start(inbox, tx, tables.clone(), &config.l3, master_mac, pool.clone())
+        let resolver = resolver_rings.map(|(inbox, outbox)| {
+            Resolver::start(
+                inbox,
+                outbox,
+                tables.clone(),
+                &config.l3,
+                master_mac,
+                pool.clone(),
+            )
         });
         tracing::info!(
             ports = ports.len(),
@@ -532,7 +542,6 @@ impl Switch {
         let context = OpenContext {
             eal,
             lcores,
-            phy_tx_extra: 0,
             pool: &self.pool,
             states: &self.states,
             guest_macs: &self.guest_macs,
@@ -837,8 +846,6 @@ struct OpenContext<'a> {
     states: &'a Arc<SlaveStates>,
     guest_macs: &'a Arc<GuestMacs>,
     epochs: &'a Arc<Epochs>,
-    /// Tx queues the phy gets beyond one per lcore (after the lcores' ones).
-    phy_tx_extra: u16,
 }
 
 impl OpenContext<'_> {
@@ -863,8 +870,7 @@ impl OpenContext<'_> {
         phy: bool,
         slave: Option<SlaveId>,
     ) -> Result<OpenedPort, DpdkError> {
-        let eal = self.eal;
-        let lcores = self.lcores + if phy { self.phy_tx_extra } else { 0 };
+        let (eal, lcores) = (self.eal, self.lcores);
         match &spec.conf.backing {
             Backing::Device(device) => {
                 let port = EthPort::open(eal, device)?;
