@@ -7,6 +7,9 @@
 # the Rust wrappers alone. Prints Mpps (median of the per-second rates) and the ratio.
 # Scale cases (switch only; the ratio is to the ipv4 case, 8 busy slaves): "30-busy" spreads the
 # IPv4 traffic over 30 net_null slaves; "8-busy+1016-idle" adds 1,016 idle ring slaves to the 8.
+# Outbound cases: one slave (net_pcap replaying its frames to 1,000 outside networks) -> phy
+# net_null: "l2-out" in mode l2 (against testpmd io), "l3-out" in mode l3 routing them by a
+# table of 1,000 /24 routes through a static neighbour (switch only; the ratio is to l2-out).
 # BASELINE=path/to/an/older/ipvlan-switch runs that binary too, in the same rounds, for the cases
 # it can run, to compare before and after (or two builds of one change).
 # usage: [CASES="ipv4 ipv6"] [BASELINE=bin] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
@@ -41,6 +44,26 @@ run_switch() { # pcap busy-slaves idle-slaves [binary]
   timeout -s INT "$((SECONDS_PER_RUN + 2))" "$bin" --config "$conf" --stats-period 1 \
     --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
   { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
+  grep -q '^rates:' "$work/switch.out" || { echo "ipvlan-switch produced no rates:" >&2; cat "$work/switch.err" >&2; }
+}
+
+# Mpps the phy sent, one slave's pcap replayed to the outside (mode l2 or l3).
+run_out() { # l2|l3 pcap [binary]
+  local conf=$work/out.toml bin=${3:-./target/release/ipvlan-switch} i
+  {
+    echo "mode = \"$1\""; echo 'lcores = [1]'
+    echo '[eal]'; echo "args = [\"-l\", \"0,1\", \"--no-pci\", \"--in-memory\", \"--file-prefix\", \"bench-sw-$$\"]"
+    echo '[phy]'; echo 'device = "net_null0,no-rx=1"'; echo 'mac = "02:00:00:00:00:01"'
+    if [ "$1" = l3 ]; then
+      echo 'addresses = ["10.0.0.1/24"]'
+      for i in $(seq 0 999); do printf '[[route]]\nto = "20.%d.%d.0/24"\nvia = "10.0.0.254"\n' $((i / 250)) $((i % 250)); done
+      printf '[[neighbour]]\nip = "10.0.0.254"\nmac = "02:00:00:00:00:fe"\n'
+    fi
+    printf '[[slave]]\nname = "s"\ndevice = "net_pcap1,rx_pcap=%s,infinite_rx=1"\naddresses = ["10.0.0.11/24"]\n' "$2"
+  } > "$conf"
+  timeout -s INT "$((SECONDS_PER_RUN + 2))" "$bin" --config "$conf" --stats-period 1 \
+    --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
+  { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx [0-9.]+ Mpps tx ([0-9.]+) Mpps.*/\1/' | median
   grep -q '^rates:' "$work/switch.out" || { echo "ipvlan-switch produced no rates:" >&2; cat "$work/switch.err" >&2; }
 }
 
@@ -119,14 +142,16 @@ run_fwd() {
 }
 
 # case -> make_pcap arguments, and busy/idle slaves.
-declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8")
+declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
 declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
 read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
 for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
 ./target/release/examples/make_pcap "$work/vhost.pcap" v4 0 1
-is_scale() { [[ "$1" == *busy* ]]; }
+is_scale() { [[ "$1" == *busy* || "$1" == l3-out ]]; }
+# What a switch-only case is compared with.
+reference_of() { [ "$1" = l3-out ] && echo l2-out || echo ipv4; }
 median_of() { echo "$1" | tr ' ' '\n' | grep . | median; }
 declare -A tp sw base
 for r in $(seq "$ROUNDS"); do
@@ -134,6 +159,12 @@ for r in $(seq "$ROUNDS"); do
     if [ "$c" = null-fwd ]; then
       tp[$c]+="$(run_testpmd null-fwd) "
       sw[$c]+="$(run_fwd) "
+    elif [[ "$c" == l?-out ]]; then
+      [ "$c" = l2-out ] && tp[$c]+="$(run_testpmd "$work/$c.pcap") "
+      sw[$c]+="$(run_out "${c%-out}" "$work/$c.pcap") "
+      if [ -n "${BASELINE:-}" ]; then
+        base[$c]+="$(run_out "${c%-out}" "$work/$c.pcap" "$BASELINE") "
+      fi
     elif [[ "$c" == vhost-* ]]; then
       tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
       sw[$c]+="$(run_vhost switch "${c#vhost-}") "
@@ -161,12 +192,13 @@ printf '%-18s %-26s %-26s %-26s %s\n' case "testpmd io Mpps (rounds)" "ours Mpps
 for c in "${cases[@]}"; do
   s=$(median_of "${sw[$c]}")
   if is_scale "$c"; then
-    t=$(median_of "${sw[ipv4]:-}") ratio_to="x ours ipv4 (8 busy)"
+    r=$(reference_of "$c")
+    t=$(median_of "${sw[$r]:-}") ratio_to="x ours $r"
   else
     t=$(median_of "${tp[$c]}") ratio_to="x testpmd"
   fi
   reference=${tp[$c]:-}
-  is_scale "$c" && reference=${sw[ipv4]:-}
+  is_scale "$c" && reference=${sw[$(reference_of "$c")]:-}
   printf '%-18s %-26s %-26s %-26s %.2f; %.2f %s' "$c" "${tp[$c]:--}" "${sw[$c]}" "${base[$c]:--}" \
     "$(awk -v s="$s" -v t="$t" 'BEGIN {print (t > 0 ? s / t : 0)}')" "$(round_ratios "${sw[$c]}" "$reference")" "$ratio_to"
   [ -n "${base[$c]:-}" ] && printf '; baseline %.2f' "$(round_ratios "${base[$c]}" "$reference")"

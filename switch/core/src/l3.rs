@@ -4,7 +4,9 @@
 //! resolves its gateway and its peers, and every answer is the master's MAC, so that it hands
 //! all traffic to the switch).
 
-use crate::classify::{classify, Key, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::classify::{
+    classify, unicast_destination, Key, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, IPPROTO_ICMPV6,
+};
 use crate::dispatch::{Dispatch, DropReason, Verdict};
 use crate::neighbour::{self, Solicitation};
 use crate::routes::{Route, Routes};
@@ -19,6 +21,11 @@ impl Dispatch {
     /// or routed destination to the phy through its next hop.
     #[inline]
     pub fn from_slave_l3(&self, routes: &Routes, sender: SlaveId, frame: &[u8], frame_len: usize) -> Verdict {
+        // The common case, an untagged unicast IP frame that is no NS, needs its destination
+        // only: decided as below without classifying the rest.
+        if let Some(destination) = routable_destination(frame, frame_len) {
+            return self.unicast_l3(routes, destination);
+        }
         let Some(c) = classify(frame, frame_len) else {
             return Verdict::Drop(DropReason::Malformed);
         };
@@ -36,13 +43,8 @@ impl Dispatch {
         }
         // A tagged frame from a slave counts as "other": no key.
         let key = if c.tagged { None } else { c.dst_key };
-        if self.flags != PortFlags::Vepa {
-            if let Some(owner) = self.owner_of_key(key) {
-                return match self.flags {
-                    PortFlags::Private => Verdict::Drop(DropReason::Private),
-                    _ => Verdict::Slave(owner),
-                };
-            }
+        if let Some(local) = key.and_then(|k| self.local(k)) {
+            return local;
         }
         if c.is_multicast() {
             return Verdict::Drop(DropReason::L3Multicast);
@@ -53,9 +55,30 @@ impl Dispatch {
         // An IP header that does not parse (an IPv4 total length beyond the bytes present
         // among them) is not routed: dropped and counted, where the kernel's output path would
         // trim or refuse it.
-        let Some(destination) = key else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
+        match key {
+            Some(destination) => self.unicast_l3(routes, destination),
+            None => Verdict::Drop(DropReason::Malformed),
+        }
+    }
+
+    /// A destination a slave owns: delivered to it (private: dropped); vepa skips this.
+    #[inline(always)]
+    fn local(&self, destination: Key) -> Option<Verdict> {
+        if self.flags == PortFlags::Vepa {
+            return None;
+        }
+        self.owner_of(destination).map(|owner| match self.flags {
+            PortFlags::Private => Verdict::Drop(DropReason::Private),
+            _ => Verdict::Slave(owner),
+        })
+    }
+
+    /// An IP unicast frame's verdict from its destination: local delivery, else routed.
+    #[inline(always)]
+    fn unicast_l3(&self, routes: &Routes, destination: Key) -> Verdict {
+        if let Some(local) = self.local(destination) {
+            return local;
+        }
         match routes.lookup(destination) {
             Some(Route::Local) => Verdict::Host(DropReason::NoHost),
             Some(Route::Connected) => Verdict::Route(destination),
@@ -101,5 +124,19 @@ impl Dispatch {
     #[inline(always)]
     fn owner_of(&self, key: Key) -> Option<SlaveId> {
         self.table.lookup(key).filter(|&slave| self.states.is_up(slave))
+    }
+}
+
+/// The destination of an untagged unicast IPv4 frame, or IPv6 frame that is no ICMPv6 (so no
+/// NS), whose header parses: all mode l3 needs of a slave's common frame.
+#[inline(always)]
+fn routable_destination(frame: &[u8], frame_len: usize) -> Option<Key> {
+    if frame.len() < ETH_HLEN + 40 || frame[0] & 1 != 0 {
+        return None;
+    }
+    match u16::from_be_bytes([frame[12], frame[13]]) {
+        ETHERTYPE_IPV4 => unicast_destination(frame, frame_len),
+        ETHERTYPE_IPV6 if frame[ETH_HLEN + 6] != IPPROTO_ICMPV6 => unicast_destination(frame, frame_len),
+        _ => None,
     }
 }
