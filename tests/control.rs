@@ -381,3 +381,51 @@ fn dpdk_telemetry_reads_ports_counters_and_addresses() {
     );
     switch.stop("INT");
 }
+
+#[test]
+fn ctl_shows_mode_l3_routes_and_neighbours() {
+    let dir = scratch_dir("control-l3");
+    let socket = dir.join("ctl.sock");
+    let toml = format!(
+        "mode = \"l3\"\nlcores = [1]\n[control]\nsocket = \"{}\"\n[phy]\nring = \"phy\"\nmac = \"02:00:00:00:00:01\"\n\
+         addresses = [\"10.0.0.1/24\"]\n[[route]]\nto = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\n\
+         [[neighbour]]\nip = \"10.0.0.254\"\nmac = \"02:00:00:00:00:fe\"\n",
+        socket.display()
+    );
+    std::fs::write(dir.join("switch.toml"), toml).unwrap();
+    let switch = SwitchProcess::spawn(switch_binary(&dir.join("switch.toml"), "control-l3"));
+    switch.wait_ready();
+    assert_eq!(
+        ctl_json(&socket, &["show", "routes"])["routes"],
+        json!([
+            {"to": "10.0.0.1/32", "via": null, "kind": "local"},
+            {"to": "10.0.0.0/24", "via": null, "kind": "connected"},
+            {"to": "0.0.0.0/0", "via": "10.0.0.254", "kind": "static"}
+        ])
+    );
+    assert_eq!(
+        ctl_json(&socket, &["show", "neighbours"])["neighbours"],
+        json!([{"ip": "10.0.0.254", "mac": "02:00:00:00:00:fe", "state": "static", "waiting": 0}])
+    );
+    let resolver = &ctl_json(&socket, &["show", "stats"])["resolver"];
+    assert_eq!(
+        resolver,
+        &json!({"requests": 0, "learned": 0, "released": 0, "dropped": 0})
+    );
+    // A route added by reload applies at once.
+    let text = std::fs::read_to_string(dir.join("switch.toml")).unwrap();
+    std::fs::write(
+        dir.join("switch.toml"),
+        format!("{text}[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.253\"\n"),
+    )
+    .unwrap();
+    assert_eq!(ctl_json(&socket, &["reload"])["applied"]["routes"], true);
+    assert_eq!(
+        ctl_json(&socket, &["show", "routes"])["routes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    switch.stop("INT");
+}

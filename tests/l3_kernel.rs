@@ -73,6 +73,18 @@ addresses = ["10.1.0.11/24", "2001:db8:1::11/64"]
         "the router's entry for the master: {neigh}"
     );
 
+    // The switch resolved the router in both families.
+    let neighbours = sw.neighbour_reports();
+    for ip in ["10.0.0.254", "2001:db8::fe"] {
+        let entry = neighbours
+            .iter()
+            .find(|n| n.ip == ip)
+            .unwrap_or_else(|| panic!("{ip}: {neighbours:?}"));
+        assert_eq!(
+            (entry.mac.as_deref(), entry.state),
+            (Some("02:00:00:00:00:99"), "reachable")
+        );
+    }
     let resolver = sw.resolver_stats().unwrap();
     assert!(resolver.learned >= 2 && resolver.released >= 2, "{resolver:?}");
     let stats = common::finish(sw);

@@ -76,6 +76,10 @@ pub enum Show {
     Ports,
     /// Every slave address and its slave
     Addresses,
+    /// Mode l3: the next hops' MACs, configured and resolved, with their states
+    Neighbours,
+    /// Mode l3: the master's local and connected networks and the configured routes
+    Routes,
     /// Every counter (drops by reason), of every port or of one, and each lcore's cycles
     Stats { port: Option<String> },
 }

@@ -132,11 +132,15 @@ pub(crate) fn routes(
 }
 
 fn network_text(to: (IpAddr, u8)) -> String {
-    let address = match to.0 {
-        IpAddr::V4(_) => IpAddr::from((network(to) as u32).to_be_bytes()),
-        IpAddr::V6(_) => IpAddr::from(network(to).to_be_bytes()),
-    };
-    format!("{address}/{}", to.1)
+    format!("{}/{}", network_of(to.0, to.1), to.1)
+}
+
+/// The network of `address` under `prefix` (its host bits zero).
+pub fn network_of(address: IpAddr, prefix: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => IpAddr::from((network((address, prefix)) as u32).to_be_bytes()),
+        IpAddr::V6(_) => IpAddr::from(network((address, prefix)).to_be_bytes()),
+    }
 }
 
 /// Static neighbours: each address once, each MAC a unicast one.

@@ -21,7 +21,7 @@ use serde::Serialize;
 pub use cli::Cli;
 pub use ctl::Command;
 pub use error::ConfError;
-pub use l3::{on_network, L3Conf, NeighbourConf, RouteConf};
+pub use l3::{network_of, on_network, L3Conf, NeighbourConf, RouteConf};
 pub use resolve::DEFAULT_TX_RETRIES;
 pub use switch_core::{Mode, PortFlags};
 

@@ -33,6 +33,8 @@ pub fn run(args: &CtlArgs, socket: &Path) -> Result<String, String> {
     Ok(match request {
         Request::ShowPorts => render::ports_table(result),
         Request::ShowAddresses => render::addresses_table(result),
+        Request::ShowNeighbours => render::neighbours_table(result),
+        Request::ShowRoutes => render::routes_table(result),
         Request::ShowStats { .. } => render::stats_table(result),
         Request::SetPort { name, up } => {
             let was = if result["was_up"].as_bool() == Some(true) {
@@ -81,6 +83,10 @@ fn request_of(command: &CtlCommand) -> Request {
         CtlCommand::Show {
             what: Show::Addresses,
         } => Request::ShowAddresses,
+        CtlCommand::Show {
+            what: Show::Neighbours,
+        } => Request::ShowNeighbours,
+        CtlCommand::Show { what: Show::Routes } => Request::ShowRoutes,
         CtlCommand::Show {
             what: Show::Stats { port },
         } => Request::ShowStats { port: port.clone() },

@@ -54,6 +54,8 @@ impl<'a> Handler<'a> {
         let edit = match request {
             Request::ShowPorts => return Ok(json!({ "ports": switch.port_reports() })),
             Request::ShowAddresses => return Ok(addresses(&config())),
+            Request::ShowNeighbours => return Ok(json!({ "neighbours": switch.neighbour_reports() })),
+            Request::ShowRoutes => return Ok(json!({ "routes": switch.route_reports() })),
             Request::ShowStats { port } => return self.stats(switch, port),
             Request::SetPort { name, up } => {
                 let was_up = switch.set_up(&name, up).map_err(|e| e.to_string())?;
@@ -123,7 +125,11 @@ impl<'a> Handler<'a> {
         for (now, cleared) in lcores.iter_mut().zip(&self.lcores_cleared) {
             *now = now.since(cleared);
         }
-        Ok(stats_json(&stats, &lcores, switch.tsc_hz()))
+        let mut json = stats_json(&stats, &lcores, switch.tsc_hz());
+        if let Some(resolver) = switch.resolver_stats() {
+            json["resolver"] = json!(resolver);
+        }
+        Ok(json)
     }
 }
 

@@ -13,6 +13,10 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub enum Request {
     ShowPorts,
     ShowAddresses,
+    /// Mode l3: the configured and resolved neighbours.
+    ShowNeighbours,
+    /// Mode l3: the routes.
+    ShowRoutes,
     /// Every port's counters, or one port's; and each lcore's cycles.
     ShowStats {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,6 +47,13 @@ pub fn stats_table(stats: &Value) -> String {
         );
     }
     let tsc_hz = number(&stats["tsc_hz"]).max(1) as f64;
+    if let Some(r) = stats.get("resolver") {
+        let _ = writeln!(
+            out,
+            "resolver: {} requests, {} learned, {} frames released, {} dropped",
+            r["requests"], r["learned"], r["released"], r["dropped"]
+        );
+    }
     for l in stats["lcores"].as_array().into_iter().flatten() {
         let (busy, idle, packets) = (
             number(&l["busy_cycles"]),
@@ -117,6 +124,33 @@ pub fn addresses_table(result: &Value) -> String {
             a["address"].as_str().unwrap_or(""),
             a["slave"].as_str().unwrap_or("")
         );
+    }
+    out
+}
+
+/// `show neighbours`: one line per neighbour.
+pub fn neighbours_table(result: &Value) -> String {
+    let mut out = format!("{:<40} {:<18} {:<11} waiting\n", "address", "mac", "state");
+    for n in result["neighbours"].as_array().into_iter().flatten() {
+        let text = |key: &str| n[key].as_str().unwrap_or("-").to_string();
+        let _ = writeln!(
+            out,
+            "{:<40} {:<18} {:<11} {}",
+            text("ip"),
+            text("mac"),
+            text("state"),
+            n["waiting"]
+        );
+    }
+    out
+}
+
+/// `show routes`: one line per route.
+pub fn routes_table(result: &Value) -> String {
+    let mut out = format!("{:<44} {:<40} kind\n", "to", "via");
+    for r in result["routes"].as_array().into_iter().flatten() {
+        let text = |key: &str| r[key].as_str().unwrap_or("-").to_string();
+        let _ = writeln!(out, "{:<44} {:<40} {}", text("to"), text("via"), text("kind"));
     }
     out
 }

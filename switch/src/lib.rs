@@ -11,5 +11,6 @@ pub mod resolver;
 pub mod runtime;
 
 pub use reconfigure::Applied;
-pub use runtime::{format_mac, PortReport, Switch, SwitchError};
+pub use resolver::{NeighbourReport, ResolverTotals};
+pub use runtime::{format_mac, PortReport, RouteReport, Switch, SwitchError};
 pub use switch_core as core;

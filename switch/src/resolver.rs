@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use conf::L3Conf;
 use dpdk_wrap::{Mbuf, MbufBatch, Mempool, Published, Ring};
+use parking_lot::Mutex;
 use switch_core::classify::{classify, Key};
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
@@ -47,6 +48,17 @@ pub struct ResolverTotals {
     pub released: u64,
     /// Frames dropped: their next hop failed, or its queue was full.
     pub dropped: u64,
+}
+
+/// One neighbour as `show neighbours` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeighbourReport {
+    pub ip: String,
+    pub mac: Option<String>,
+    /// "static", "incomplete", "reachable", "stale" or "failed".
+    pub state: &'static str,
+    /// Frames waiting for it.
+    pub waiting: usize,
 }
 
 #[derive(Default)]
@@ -87,6 +99,8 @@ pub struct Resolver {
     thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    /// The entries as of the last change (the thread writes it; `show neighbours` reads it).
+    entries: Arc<Mutex<Vec<NeighbourReport>>>,
 }
 
 impl Resolver {
@@ -102,6 +116,7 @@ impl Resolver {
     ) -> Resolver {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let reports = Arc::new(Mutex::new(Vec::new()));
         let mut work = Work {
             inbox,
             outbox,
@@ -111,6 +126,7 @@ impl Resolver {
             pool,
             entries: HashMap::new(),
             counters: counters.clone(),
+            reports: reports.clone(),
         };
         let stop_flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -127,7 +143,13 @@ impl Resolver {
             thread: Some(thread),
             stop,
             counters,
+            entries: reports,
         }
+    }
+
+    /// The entries it keeps, by address.
+    pub fn entries(&self) -> Vec<NeighbourReport> {
+        self.entries.lock().clone()
     }
 
     pub fn totals(&self) -> ResolverTotals {
@@ -155,6 +177,13 @@ impl Drop for Resolver {
     }
 }
 
+fn address(key: Key) -> std::net::IpAddr {
+    match key {
+        Key::V4(a) => std::net::IpAddr::from(a.to_be_bytes()),
+        Key::V6(a) => std::net::IpAddr::from(a.to_be_bytes()),
+    }
+}
+
 /// The resolver thread's state.
 struct Work {
     inbox: Ring,
@@ -166,21 +195,50 @@ struct Work {
     pool: Mempool,
     entries: HashMap<Key, Entry>,
     counters: Arc<Counters>,
+    reports: Arc<Mutex<Vec<NeighbourReport>>>,
 }
 
 impl Work {
     fn round(&mut self, now: Instant) {
         let mut batch = MbufBatch::new();
-        let mut learned = false;
+        let (mut learned, mut took) = (false, false);
         while self.inbox.dequeue(&mut batch) > 0 {
             for m in batch.drain() {
+                took = true;
                 learned |= self.take(m, now);
             }
         }
-        learned |= self.age(now);
-        if learned {
+        let (changed, moved) = self.age(now);
+        if learned || changed {
             self.publish();
         }
+        if took || learned || moved {
+            self.report();
+        }
+    }
+
+    /// The entries for `show neighbours`.
+    fn report(&self) {
+        let mut reports: Vec<NeighbourReport> = self
+            .entries
+            .iter()
+            .map(|(ip, entry)| {
+                let (state, mac) = match entry.state {
+                    State::Incomplete { .. } => ("incomplete", None),
+                    State::Reachable { mac, .. } => ("reachable", Some(mac)),
+                    State::Stale { mac, .. } => ("stale", Some(mac)),
+                    State::Failed { .. } => ("failed", None),
+                };
+                NeighbourReport {
+                    ip: address(*ip).to_string(),
+                    mac: mac.map(|m| crate::format_mac(&m)),
+                    state,
+                    waiting: entry.waiting.len(),
+                }
+            })
+            .collect();
+        reports.sort_by(|a, b| a.ip.cmp(&b.ip));
+        *self.reports.lock() = reports;
     }
 
     /// A frame from an lcore: an answer (true: a MAC was learned) or one to route.
@@ -253,10 +311,11 @@ impl Work {
         !known
     }
 
-    /// Retries, failures and ageing; true if the published MACs change.
-    fn age(&mut self, now: Instant) -> bool {
+    /// Retries, failures and ageing: (the published MACs change, any entry changed).
+    fn age(&mut self, now: Instant) -> (bool, bool) {
         let mut ask = Vec::new();
-        let mut changed = false;
+        // `gone`: an entry failed or went.
+        let (mut changed, mut gone) = (false, false);
         let mut dropped = 0;
         self.entries.retain(|ip, entry| {
             match &mut entry.state {
@@ -265,6 +324,7 @@ impl Work {
                         dropped += entry.waiting.len() as u64;
                         entry.waiting.clear();
                         entry.state = State::Failed { since: now };
+                        gone = true;
                     } else {
                         (*asked, *tries) = (now, *tries + 1);
                         ask.push(*ip);
@@ -280,22 +340,26 @@ impl Work {
                 }
                 State::Stale { asked, tries, .. } if now.duration_since(*asked) >= RETRY => {
                     if *tries >= TRIES {
-                        changed = true;
+                        (changed, gone) = (true, true);
                         return false;
                     }
                     (*asked, *tries) = (now, *tries + 1);
                     ask.push(*ip);
                 }
-                State::Failed { since } if now.duration_since(*since) >= FAILED_FOR => return false,
+                State::Failed { since } if now.duration_since(*since) >= FAILED_FOR => {
+                    gone = true;
+                    return false;
+                }
                 _ => {}
             }
             true
         });
         self.counters.dropped.fetch_add(dropped, Relaxed);
+        let moved = gone || dropped > 0 || !ask.is_empty();
         for ip in ask {
             self.request(ip);
         }
-        changed
+        (changed, moved)
     }
 
     /// Publishes the MACs it knows for the lcores.
@@ -313,10 +377,6 @@ impl Work {
 
     /// Asks for `ip`'s MAC, from the master's address on its network.
     fn request(&mut self, ip: Key) {
-        let address = |key: Key| match key {
-            Key::V4(a) => std::net::IpAddr::from(a.to_be_bytes()),
-            Key::V6(a) => std::net::IpAddr::from(a.to_be_bytes()),
-        };
         let on_link = self
             .sources
             .iter()

@@ -28,7 +28,7 @@ use crate::datapath::{
     L3Tables, LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
-use crate::resolver::{Resolver, ResolverTotals};
+use crate::resolver::{NeighbourReport, Resolver, ResolverTotals};
 
 /// Entries of each ring of a ring-backed port.
 const RING_SIZE: u32 = 1024;
@@ -101,6 +101,15 @@ impl PortSpec<'_> {
     fn tx_queues(&self, lcores: u16) -> u16 {
         lcores.max(self.rx_queues)
     }
+}
+
+/// One route as `show routes` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteReport {
+    pub to: String,
+    pub via: Option<String>,
+    /// "local", "connected" or "static".
+    pub kind: &'static str,
 }
 
 /// One port as `show ports` gives it.
@@ -514,6 +523,41 @@ impl Switch {
             resolver.stop();
         }
         Ok(())
+    }
+
+    /// Mode l3's neighbours: the configured ones, then those the resolver keeps.
+    pub fn neighbour_reports(&self) -> Vec<NeighbourReport> {
+        let configured = self.settings.l3.neighbours.iter().map(|n| NeighbourReport {
+            ip: n.ip.to_string(),
+            mac: Some(format_mac(&n.mac)),
+            state: "static",
+            waiting: 0,
+        });
+        let resolved = self.resolver.iter().flat_map(Resolver::entries);
+        configured.chain(resolved).collect()
+    }
+
+    /// Mode l3's routes, most specific first in each family: the master's own addresses
+    /// (local), its connected networks, the configured routes.
+    pub fn route_reports(&self) -> Vec<RouteReport> {
+        let l3 = &self.settings.l3;
+        let host = |a: &IpAddr| if a.is_ipv4() { 32 } else { 128 };
+        let local = l3.addresses.iter().map(|(a, _)| RouteReport {
+            to: format!("{a}/{}", host(a)),
+            via: None,
+            kind: "local",
+        });
+        let connected = l3.addresses.iter().map(|&(a, prefix)| RouteReport {
+            to: format!("{}/{prefix}", conf::network_of(a, prefix)),
+            via: None,
+            kind: "connected",
+        });
+        let configured = l3.routes.iter().map(|r| RouteReport {
+            to: format!("{}/{}", r.to.0, r.to.1),
+            via: Some(r.via.to_string()),
+            kind: "static",
+        });
+        local.chain(connected).chain(configured).collect()
     }
 
     /// What mode l3's neighbour resolver did (`None`: another mode).
