@@ -7,7 +7,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dpdk_wrap::MbufBatch;
 use switch::Switch;
 
 /// Frames from outside to `dst`, each with its number as payload.
@@ -68,18 +67,7 @@ fn a_chained_jumbo_frame_is_delivered_by_its_destination_ip() {
     let (_eal, sw) = start("jumbo", &jumbo_ports);
     let frame = udp4(MASTER, OUTSIDE, [10, 0, 0, 1], [10, 0, 0, 11], &[0x5a; 3000 - 42]);
     assert_eq!(frame.len(), 3000);
-    // As a driver receives it into 2 KB buffers: 2048 bytes, then the rest.
-    let mut head = sw.pool().alloc().unwrap();
-    head.append(&frame[..2048]).unwrap();
-    let mut tail = sw.pool().alloc().unwrap();
-    tail.append(&frame[2048..]).unwrap();
-    assert!(head.chain(tail).is_ok());
-    assert_eq!((head.segments(), head.pkt_len()), (2, 3000));
-    let mut batch = MbufBatch::new();
-    assert!(batch.push(head).is_ok());
-    let (into, _) = sw.rings("phy").unwrap();
-    assert_eq!(into.enqueue(&mut batch), 1);
-    settle(&sw);
+    inject_chained(&sw, "phy", &frame);
     assert_eq!(take(&sw, "a"), vec![frame]);
     assert!(take(&sw, "host").is_empty());
     let stats = finish(sw);

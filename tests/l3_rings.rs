@@ -164,3 +164,19 @@ fn a_next_hop_that_never_answers_fails_after_three_requests_and_its_frames_are_c
     assert_eq!(sw.resolver_stats().unwrap().requests, 3);
     finish(sw);
 }
+
+#[test]
+fn a_routed_chained_jumbo_frame_keeps_all_its_bytes() {
+    let jumbo = L3.replace(
+        "mac = \"02:00:00:00:00:01\"",
+        "mac = \"02:00:00:00:00:01\"\nmtu = 9000",
+    );
+    let (_eal, sw) = start("l3_jumbo", &jumbo);
+    let frame = udp4(MASTER, MASTER, [10, 0, 0, 11], [192, 0, 2, 1], &[0xa5; 3000 - 42]);
+    inject_chained(&sw, "a", &frame);
+    let mut routed = frame;
+    routed[0..6].copy_from_slice(&GATEWAY_MAC);
+    assert_eq!(take(&sw, "phy"), vec![routed]);
+    let stats = finish(sw);
+    assert_eq!((stats["phy"].tx_packets, stats["phy"].tx_bytes), (1, 3000));
+}

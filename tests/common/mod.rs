@@ -154,6 +154,24 @@ pub fn inject(switch: &Switch, port: &str, frames: &[Vec<u8>]) {
     settle(switch);
 }
 
+/// Offers `frame` on a ring-backed port as a driver receives a jumbo frame into 2 KB buffers:
+/// a chain of its first 2,048 bytes and the rest.
+pub fn inject_chained(switch: &Switch, port: &str, frame: &[u8]) {
+    let mut head = switch.pool().alloc().expect("mbuf");
+    head.append(&frame[..2048]).unwrap();
+    let mut tail = switch.pool().alloc().expect("mbuf");
+    tail.append(&frame[2048..]).unwrap();
+    assert!(head.chain(tail).is_ok());
+    assert_eq!((head.segments(), head.pkt_len() as usize), (2, frame.len()));
+    let mut batch = MbufBatch::new();
+    assert!(batch.push(head).is_ok());
+    let (into, _) = switch
+        .rings(port)
+        .unwrap_or_else(|| panic!("{port} is not ring-backed"));
+    assert_eq!(into.enqueue(&mut batch), 1);
+    settle(switch);
+}
+
 /// Waits until the lcore has finished its last burst: the counters stay still for 100 ms
 /// (five samples; the lcore may share its CPU with another test's and be preempted briefly).
 pub fn settle(switch: &Switch) {
