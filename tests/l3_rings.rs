@@ -54,13 +54,30 @@ fn slaves_frames_are_routed_delivered_or_dropped_and_counted() {
         [224, 0, 0, 251],
         b"mdns",
     );
-    inject(&sw, "a", &[outside.clone(), to_b.clone(), unroutable, multicast]);
+    inject(
+        &sw,
+        "a",
+        &[outside.clone(), to_b.clone(), unroutable.clone(), multicast],
+    );
 
     let mut routed = outside.clone();
     routed[0..6].copy_from_slice(&GATEWAY_MAC);
     assert_eq!(take(&sw, "phy"), vec![routed]);
     assert_eq!(take(&sw, "b"), vec![to_b]);
-    assert!(take(&sw, "a").is_empty());
+    // The unroutable one is answered: ICMPv6 "no route" from the master's address, quoting it.
+    let no_route = {
+        let builder = etherparse::PacketBuilder::ethernet2(MASTER, MASTER)
+            .ipv6(
+                [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+                v6(0x11),
+                64,
+            )
+            .icmpv6_raw(1, 0, [0; 4]);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, &unroutable[14..]).unwrap();
+        frame
+    };
+    assert_eq!(take(&sw, "a"), vec![no_route]);
     let stats = finish(sw);
     let drops = |port: &str, reason: &str| stats[port].drops[reason];
     assert_eq!([drops("a", "no_route"), drops("a", "l3_multicast")], [1, 1]);

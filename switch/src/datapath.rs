@@ -12,6 +12,7 @@ use switch_core::classify::Key;
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
+use switch_core::icmp::{self, UNREACHABLE_MAX};
 use switch_core::neighbour::{self, Neighbours, ANSWER_MAX};
 use switch_core::routes::Routes;
 use switch_core::table::SlaveId;
@@ -82,6 +83,8 @@ pub struct L3Tables {
     pub neighbours: Neighbours,
     /// Answer ARP/NS on the phy for the slaves' addresses.
     pub proxy: bool,
+    /// The master's first address of each family (IPv4, IPv6): where ICMP errors come from.
+    pub sources: (Option<Key>, Option<Key>),
 }
 
 impl Tables {
@@ -232,6 +235,35 @@ pub struct PortMap {
     /// Mode l3: where frames for the neighbour resolver go (routed ones waiting for their next
     /// hop's MAC, ARP replies and NAs from the wire).
     pub resolver: Option<Ring>,
+    /// TSC cycles per second (the ICMP error budget is per second).
+    pub tsc_hz: u64,
+}
+
+/// ICMP errors an lcore sends at most, per second and in a burst (the kernel limits its own
+/// to 1,000 per second, host-wide).
+const ICMP_PER_SECOND: u64 = 100;
+const ICMP_BURST: u64 = 10;
+
+/// A token bucket for an lcore's ICMP errors.
+struct IcmpBudget {
+    tokens: u64,
+    /// When the last token was earned (TSC).
+    since: u64,
+}
+
+impl IcmpBudget {
+    /// Takes a token if there is one.
+    fn take(&mut self, tsc_hz: u64) -> bool {
+        let now = rdtsc();
+        let earned = now.wrapping_sub(self.since) * ICMP_PER_SECOND / tsc_hz.max(1);
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(ICMP_BURST);
+            self.since = now;
+        }
+        let has = self.tokens > 0;
+        self.tokens -= u64::from(has);
+        has
+    }
 }
 
 /// The transmit side of one lcore, indexed by PortIndex.
@@ -249,6 +281,7 @@ pub struct Outputs {
     trash: MbufBatch,
     /// The port being captured, if any.
     mirror: Option<Mirror>,
+    icmp: IcmpBudget,
     /// Its index, or `NO_PORT`: one compare per burst and per send when nothing is captured.
     mirrored: PortIndex,
 }
@@ -275,6 +308,10 @@ impl Outputs {
             trash: MbufBatch::new(),
             mirror: None,
             mirrored: NO_PORT,
+            icmp: IcmpBudget {
+                tokens: ICMP_BURST,
+                since: rdtsc(),
+            },
         }
     }
 
@@ -527,6 +564,34 @@ impl Outputs {
         }
     }
 
+    /// Tells the sender of `m`, which has no route, so with an ICMP(v6) "destination
+    /// unreachable" from the master's address, back on port `to`, within this lcore's budget.
+    #[cold]
+    fn unreachable(&mut self, m: &Mbuf, to: PortIndex, tables: &Tables, counters: &LcoreCounters) {
+        let Some(l3) = &tables.l3 else {
+            return;
+        };
+        let source = match m.data().get(12..14) {
+            Some([0x08, 0x00]) => l3.sources.0,
+            _ => l3.sources.1,
+        };
+        let Some(source) = source else {
+            return;
+        };
+        if !self.icmp.take(self.map.tsc_hz) {
+            return;
+        }
+        let mut error = [0u8; UNREACHABLE_MAX];
+        let made = icmp::no_route(m.data(), source, &self.map.master_mac, &mut error).and_then(|len| {
+            let mut reply = self.map.pool.alloc().ok()?;
+            reply.append(&error[..len]).ok()?;
+            Some(reply)
+        });
+        if let Some(reply) = made {
+            self.deliver(to, reply, false, counters);
+        }
+    }
+
     /// Hands `m` to the neighbour resolver; if its queue is full, `m` is dropped and counted.
     #[cold]
     fn hand_to_resolver(&mut self, m: Mbuf, ingress: &PortCounters) {
@@ -593,6 +658,9 @@ impl Outputs {
                 },
                 Verdict::Drop(reason) => {
                     ingress.drop(reason, 1);
+                    if reason == DropReason::NoRoute {
+                        self.unreachable(&m, from, tables, counters);
+                    }
                     self.discard(m);
                 }
                 Verdict::Flood(flood) => self.flood(m, &tables.dispatch, flood, ingress, counters),

@@ -297,6 +297,7 @@ impl Switch {
             guest_macs: guest_macs.clone(),
             pool: pool.clone(),
             resolver: resolver_rings.as_ref().map(|(inbox, _)| inbox.clone()),
+            tsc_hz: eal.tsc_hz(),
         });
         let mut jobs = Vec::new();
         let mut changes = Vec::new();
@@ -734,6 +735,16 @@ fn build_tables(
                 routes: Routes::new(&l3.addresses, &routes),
                 neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
                 proxy: l3.proxy_neighbour,
+                sources: (
+                    l3.addresses
+                        .iter()
+                        .find(|(a, _)| a.is_ipv4())
+                        .map(|(a, _)| key_of(a)),
+                    l3.addresses
+                        .iter()
+                        .find(|(a, _)| a.is_ipv6())
+                        .map(|(a, _)| key_of(a)),
+                ),
             })
         }),
         resolved,

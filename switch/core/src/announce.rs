@@ -65,14 +65,20 @@ pub fn unsolicited_na(master: &[u8; 6], ip: Ipv6Addr) -> Vec<u8> {
 /// The ICMPv6 checksum of `icmp` (its checksum field zero) between `src` and `dst`.
 pub(crate) fn icmpv6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, icmp: &[u8]) -> u16 {
     let length = (icmp.len() as u32).to_be_bytes();
-    let pseudo = [
+    ones_complement(&[
         &src.octets()[..],
         &dst.octets()[..],
         &length[..],
         &[0, 0, 0, 58][..],
-    ];
+        icmp,
+    ])
+}
+
+/// The Internet checksum (RFC 1071) of `parts` one after the other, each of even length but
+/// the last.
+pub(crate) fn ones_complement(parts: &[&[u8]]) -> u16 {
     let mut acc: u32 = 0;
-    for part in pseudo.into_iter().chain([icmp]) {
+    for part in parts {
         for pair in part.chunks(2) {
             acc += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
         }

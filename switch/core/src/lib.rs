@@ -9,6 +9,7 @@ pub mod announce;
 pub mod classify;
 pub mod dispatch;
 pub mod guest_mac;
+pub mod icmp;
 pub mod l3;
 pub mod neighbour;
 pub mod routes;

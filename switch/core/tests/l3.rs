@@ -8,8 +8,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
-use etherparse::{EtherType, PacketBuilder};
+use etherparse::{EtherType, IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
 use switch_core::dispatch::{DropReason, Verdict};
+use switch_core::icmp::{no_route, UNREACHABLE_MAX};
 use switch_core::neighbour::{answer, learned, request, ANSWER_MAX, REQUEST_MAX};
 use switch_core::routes::Routes;
 use switch_core::PortFlags;
@@ -317,4 +318,26 @@ fn requests_are_built_and_answers_learned() {
         GATEWAY_V4,
     );
     assert_eq!(learned(&probe), None, "a probe's sender has no address yet");
+}
+
+#[test]
+fn no_route_is_told_with_icmp_quoting_the_frame() {
+    let mut out = [0u8; UNREACHABLE_MAX];
+    let frame = to4(EXTERNAL_V4);
+    let len = no_route(&frame, v4(MASTER_V4), &MASTER_MAC, &mut out).unwrap();
+    // Without DF, as Linux sends its ICMP errors.
+    let mut header = Ipv4Header::new(0, 64, IpNumber::ICMP, MASTER_V4.octets(), SLAVE0_V4.octets()).unwrap();
+    header.dont_fragment = false;
+    let builder = PacketBuilder::ethernet2(MASTER_MAC, MASTER_MAC)
+        .ip(IpHeaders::Ipv4(header, Default::default()))
+        .icmpv4_raw(3, 0, [0; 4]);
+    let mut expected = Vec::new();
+    // The IP header and the first 8 bytes of what it carried.
+    builder.write(&mut expected, &frame[14..14 + 20 + 8]).unwrap();
+    assert_eq!(&out[..len], &expected[..]);
+    // An ICMP error gets none, nor a frame from 0.0.0.0.
+    let error = &out[..len].to_vec();
+    assert_eq!(no_route(error, v4(MASTER_V4), &MASTER_MAC, &mut out), None);
+    let unspecified = ipv4_frame(MASTER_MAC, MASTER_MAC, Ipv4Addr::UNSPECIFIED, EXTERNAL_V4);
+    assert_eq!(no_route(&unspecified, v4(MASTER_V4), &MASTER_MAC, &mut out), None);
 }
