@@ -115,6 +115,13 @@ impl Mempool {
         Ok(unsafe { Mbuf::from_raw(raw) })
     }
 
+    /// A packet holding a copy of `bytes` (a frame the switch makes itself).
+    pub fn frame(&self, bytes: &[u8]) -> Result<Mbuf> {
+        let mut m = self.alloc()?;
+        m.append(bytes)?;
+        Ok(m)
+    }
+
     /// Fills the batch's free slots with empty packets, all or none.
     pub fn alloc_bulk(&self, batch: &mut MbufBatch) -> Result<()> {
         let (slots, n) = batch.spare();

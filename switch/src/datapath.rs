@@ -434,7 +434,7 @@ impl Outputs {
     fn announce(&mut self, frames: &[Vec<u8>], slave: SlaveId, counters: &LcoreCounters) {
         let map = self.map.clone();
         for frame in frames {
-            let made = map.pool.alloc().and_then(|mut m| m.append(frame).map(|()| m));
+            let made = map.pool.frame(frame);
             match made {
                 Ok(m) => self.deliver(PHY, m, true, counters),
                 Err(_) => counters.ports[PHY].drop(DropReason::PoolEmpty, 1),
@@ -582,11 +582,8 @@ impl Outputs {
             return;
         }
         let mut error = [0u8; UNREACHABLE_MAX];
-        let made = icmp::no_route(m.data(), source, &self.map.master_mac, &mut error).and_then(|len| {
-            let mut reply = self.map.pool.alloc().ok()?;
-            reply.append(&error[..len]).ok()?;
-            Some(reply)
-        });
+        let made = icmp::no_route(m.data(), source, &self.map.master_mac, &mut error)
+            .and_then(|len| self.map.pool.frame(&error[..len]).ok());
         if let Some(reply) = made {
             self.deliver(to, reply, false, counters);
         }
@@ -611,11 +608,8 @@ impl Outputs {
     #[cold]
     fn answer(&mut self, m: Mbuf, to: PortIndex, counters: &LcoreCounters) {
         let mut answer = [0u8; ANSWER_MAX];
-        let reply = neighbour::answer(m.data(), &self.map.master_mac, &mut answer).and_then(|len| {
-            let mut reply = self.map.pool.alloc().ok()?;
-            reply.append(&answer[..len]).ok()?;
-            Some(reply)
-        });
+        let reply = neighbour::answer(m.data(), &self.map.master_mac, &mut answer)
+            .and_then(|len| self.map.pool.frame(&answer[..len]).ok());
         self.discard(m);
         match reply {
             Some(reply) => self.deliver(to, reply, false, counters),

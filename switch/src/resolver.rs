@@ -384,17 +384,12 @@ impl Work {
         let Some(&(source, _)) = on_link else {
             return;
         };
-        let source = match source {
-            std::net::IpAddr::V4(a) => Key::V4(u32::from(a)),
-            std::net::IpAddr::V6(a) => Key::V6(u128::from(a)),
-        };
+        let source = Key::from(source);
         let mut frame = [0u8; REQUEST_MAX];
         let len = neighbour::request(ip, source, &self.master_mac, &mut frame);
-        if let Ok(mut m) = self.pool.alloc() {
-            if m.append(&frame[..len]).is_ok() {
-                self.counters.requests.fetch_add(1, Relaxed);
-                self.send(m);
-            }
+        if let Ok(m) = self.pool.frame(&frame[..len]) {
+            self.counters.requests.fetch_add(1, Relaxed);
+            self.send(m);
         }
     }
 

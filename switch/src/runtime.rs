@@ -725,7 +725,7 @@ fn build_tables(
     let slaves = &slaves[..end];
     let entries = slaves.iter().enumerate().flat_map(|(i, slave)| {
         let addresses = slave.iter().flat_map(|s| &s.addresses);
-        addresses.map(move |(address, _prefix)| (key_of(address), i as SlaveId))
+        addresses.map(move |(address, _prefix)| (Key::from(*address), i as SlaveId))
     });
     let l3 = &settings.l3;
     let routes: Vec<_> = l3.routes.iter().map(|r| (r.to.0, r.to.1, r.via)).collect();
@@ -739,11 +739,11 @@ fn build_tables(
                     l3.addresses
                         .iter()
                         .find(|(a, _)| a.is_ipv4())
-                        .map(|(a, _)| key_of(a)),
+                        .map(|(a, _)| Key::from(*a)),
                     l3.addresses
                         .iter()
                         .find(|(a, _)| a.is_ipv6())
-                        .map(|(a, _)| key_of(a)),
+                        .map(|(a, _)| Key::from(*a)),
                 ),
             })
         }),
@@ -777,13 +777,6 @@ fn build_tables(
                 })
                 .collect(),
         ),
-    }
-}
-
-fn key_of(address: &IpAddr) -> Key {
-    match address {
-        IpAddr::V4(a) => Key::V4(u32::from(*a)),
-        IpAddr::V6(a) => Key::V6(u128::from(*a)),
     }
 }
 

@@ -13,6 +13,15 @@ pub enum Key {
 }
 
 /// The destination MAC's kind.
+impl From<std::net::IpAddr> for Key {
+    fn from(address: std::net::IpAddr) -> Key {
+        match address {
+            std::net::IpAddr::V4(a) => Key::V4(u32::from(a)),
+            std::net::IpAddr::V6(a) => Key::V6(u128::from(a)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DstKind {
     Unicast,

@@ -8,7 +8,7 @@ use crate::announce::icmpv6_checksum;
 use crate::classify::{
     Key, ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_HLEN, ICMPV6_NEIGHBOUR_SOLICITATION, IPPROTO_ICMPV6,
 };
-use crate::routes::{key, AddressMap};
+use crate::routes::AddressMap;
 
 /// What an ARP request or an NS asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +204,12 @@ pub struct Neighbours(AddressMap<Key, [u8; 6]>);
 
 impl Neighbours {
     pub fn new(entries: impl IntoIterator<Item = (IpAddr, [u8; 6])>) -> Neighbours {
-        Neighbours(entries.into_iter().map(|(ip, mac)| (key(ip), mac)).collect())
+        Neighbours(
+            entries
+                .into_iter()
+                .map(|(ip, mac)| (Key::from(ip), mac))
+                .collect(),
+        )
     }
 
     /// The MAC of next hop `ip`, if known.

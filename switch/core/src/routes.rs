@@ -40,7 +40,7 @@ impl Routes {
             table.insert(address, prefix, Route::Connected);
         }
         for &(network, prefix, via) in routes {
-            table.insert(network, prefix, Route::Via(key(via)));
+            table.insert(network, prefix, Route::Via(Key::from(via)));
         }
         table
     }
@@ -70,13 +70,6 @@ impl Routes {
             Route::Connected => Some(destination),
             Route::Via(via) => Some(via),
         }
-    }
-}
-
-pub(crate) fn key(address: IpAddr) -> Key {
-    match address {
-        IpAddr::V4(a) => Key::V4(u32::from(a)),
-        IpAddr::V6(a) => Key::V6(u128::from(a)),
     }
 }
 
@@ -204,7 +197,7 @@ mod tests {
     use super::*;
 
     fn v4(text: &str) -> Key {
-        key(text.parse().unwrap())
+        Key::from(text.parse::<IpAddr>().unwrap())
     }
 
     #[test]
@@ -228,12 +221,12 @@ mod tests {
         assert_eq!(routes.next_hop(v4("192.0.2.1")), Some(v4("10.0.0.254")));
         assert_eq!(routes.next_hop(v4("10.0.0.1")), None);
         assert_eq!(
-            routes.next_hop(key(ip("2001:db8::5"))),
-            Some(key(ip("2001:db8::5")))
+            routes.next_hop(Key::from(ip("2001:db8::5"))),
+            Some(Key::from(ip("2001:db8::5")))
         );
         assert_eq!(
-            routes.next_hop(key(ip("2001:db8:1::5"))),
-            Some(key(ip("2001:db8::fe")))
+            routes.next_hop(Key::from(ip("2001:db8:1::5"))),
+            Some(Key::from(ip("2001:db8::fe")))
         );
     }
 
