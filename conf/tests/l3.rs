@@ -3,24 +3,10 @@
 
 use std::net::IpAddr;
 
-use conf::{ConfError, Config, NeighbourConf, RouteConf};
+mod common;
 
-fn error_of(text: &str) -> ConfError {
-    match Config::parse(text, "s.toml") {
-        Ok(config) => panic!("accepted: {config:?}"),
-        Err(error) => error,
-    }
-}
-
-fn assert_error(text: &str, line: usize, key: &str, words: &str) {
-    let error = error_of(text);
-    assert_eq!(
-        (error.line, error.key.as_deref()),
-        (Some(line), Some(key)),
-        "{error}"
-    );
-    assert!(error.message.contains(words), "{error}");
-}
+use common::assert_error;
+use conf::{Config, NeighbourConf, RouteConf};
 
 /// Lines 1-4: mode, a ring phy with the master's two addresses.
 const PHY: &str = "mode = \"l3\"\n[phy]\nring = \"p\"\naddresses = [\"10.0.0.1/24\", \"2001:db8::1/64\"]\n";

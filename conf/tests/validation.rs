@@ -1,25 +1,9 @@
 //! Each validation rule, with the exact line and key its error names.
 
-use conf::{Backing, ConfError, Config, Mode, PortFlags, VhostConf, DEFAULT_CONFIG, DEFAULT_TX_RETRIES};
+mod common;
 
-/// Parses `text`, which must be rejected.
-fn error_of(text: &str) -> ConfError {
-    match Config::parse(text, "s.toml") {
-        Ok(config) => panic!("accepted: {config:?}"),
-        Err(error) => error,
-    }
-}
-
-/// Asserts the error's line and key, and that its message mentions `words`.
-fn assert_error(text: &str, line: usize, key: &str, words: &str) {
-    let error = error_of(text);
-    assert_eq!(
-        (error.file.as_str(), error.line, error.key.as_deref()),
-        ("s.toml", Some(line), Some(key)),
-        "{error}"
-    );
-    assert!(error.message.contains(words), "{error}");
-}
+use common::{assert_error, error_of};
+use conf::{Backing, Config, Mode, PortFlags, VhostConf, DEFAULT_CONFIG, DEFAULT_TX_RETRIES};
 
 const MINIMAL: &str = "lcores = [1]\n[phy]\nring = \"p\"\n";
 
