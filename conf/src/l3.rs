@@ -170,8 +170,9 @@ pub(crate) fn neighbours(
         }
         let mac = source.parse_at(&mac_text, &mac_key, |text| {
             let mac = parse_mac(text)?;
-            match mac[0] & 1 {
-                0 => Ok(mac),
+            match (mac[0] & 1, mac) {
+                (_, [0, 0, 0, 0, 0, 0]) => Err(format!("{text} is the all-zero MAC: no neighbour's")),
+                (0, _) => Ok(mac),
                 _ => Err(format!(
                     "{text} is a multicast MAC: a neighbour has a unicast one"
                 )),

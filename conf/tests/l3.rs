@@ -98,6 +98,8 @@ fn neighbours_are_unique_and_unicast() {
     let neighbour = |ip: &str, mac: &str| format!("[[neighbour]]\nip = \"{ip}\"\nmac = \"{mac}\"\n");
     let multicast = format!("{PHY}{}", neighbour("10.0.0.254", "01:00:5e:00:00:01"));
     assert_error(&multicast, 7, "neighbour[0].mac", "multicast");
+    let zero = format!("{PHY}{}", neighbour("10.0.0.254", "00:00:00:00:00:00"));
+    assert_error(&zero, 7, "neighbour[0].mac", "all-zero");
     let twice = format!(
         "{PHY}{}{}",
         neighbour("10.0.0.254", "02:00:00:00:00:fe"),

@@ -1,6 +1,7 @@
 //! Packet buffers: an owned `Mbuf` and a fixed-capacity burst `MbufBatch`.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use dpdk_sys::rte_mbuf;
 
@@ -57,6 +58,7 @@ impl Mbuf {
 
     /// Whether this handle alone owns its bytes: refcount 1 and a direct buffer (not an
     /// indirect or external one another mbuf may also point at).
+    #[inline(always)]
     fn exclusive(&self) -> bool {
         let flags = dpdk_sys::RTE_MBUF_F_INDIRECT | dpdk_sys::RTE_MBUF_F_EXTERNAL;
         // SAFETY: reads one field of a valid mbuf.
@@ -81,9 +83,13 @@ impl Mbuf {
     }
 
     /// How many owners share this buffer.
+    /// (`rte_mbuf_refcnt_read` is a relaxed atomic load: done here, not through its C wrapper,
+    /// as it is read for every frame the switch rewrites.)
+    #[inline(always)]
     pub fn refcnt(&self) -> u16 {
-        // SAFETY: reads the refcount of a valid mbuf.
-        unsafe { dpdk_sys::rte_mbuf_refcnt_read(self.0.as_ptr()) }
+        // SAFETY: the refcount of a valid mbuf, aligned, only ever accessed atomically by DPDK.
+        let refcnt = unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.0.as_ptr()).refcnt)) };
+        refcnt.load(Ordering::Relaxed)
     }
 
     /// Appends bytes at the end of the packet (for frames the switch or a test builds).

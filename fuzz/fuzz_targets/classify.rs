@@ -104,6 +104,10 @@ fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
     check_verdict(d, v);
     match v {
         Verdict::Route(next_hop) => assert_eq!(routes().lookup(next_hop), Some(Route::Connected)),
+        Verdict::Gateway(id) => {
+            let gateway = routes().gateway(id).expect("a gateway's id");
+            assert_eq!(routes().lookup(gateway), Some(Route::Connected));
+        }
         Verdict::Answer => {
             let mut out = [0u8; ANSWER_MAX];
             let len = answer(data, &MASTER_MAC, &mut out).expect("an answered frame asks something");
@@ -169,7 +173,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         }
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
-        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Answer | Verdict::ToResolver => {
+        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Gateway(_) | Verdict::Answer | Verdict::ToResolver => {
             panic!("from_slave gave {v:?}")
         }
     }
@@ -213,6 +217,7 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
         | Verdict::Drop(_)
         | Verdict::Announce(_)
         | Verdict::Route(_)
+        | Verdict::Gateway(_)
         | Verdict::Answer
         | Verdict::ToResolver => {
             panic!("from_phy gave {v:?}")

@@ -14,7 +14,7 @@ use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::guest_mac::{self, GuestMacs};
 use switch_core::icmp::{self, UNREACHABLE_MAX};
 use switch_core::neighbour::{self, Neighbours, ANSWER_MAX};
-use switch_core::routes::Routes;
+use switch_core::routes::{GatewayId, Routes};
 use switch_core::table::SlaveId;
 
 use crate::counters::{LcoreCounters, PortCounters};
@@ -72,8 +72,8 @@ pub struct Tables {
     pub announcements: Arc<Vec<Vec<Vec<u8>>>>,
     /// Mode l3 (routes, static neighbours), or `None`: mode l2.
     pub l3: Option<Arc<L3Tables>>,
-    /// Mode l3: the next hops the resolver resolved.
-    pub resolved: Arc<Neighbours>,
+    /// Mode l3: the next hops' MACs the resolver resolved.
+    pub next_hops: Arc<NextHops>,
 }
 
 /// What mode l3 routes with.
@@ -92,7 +92,43 @@ impl Tables {
     #[inline]
     pub fn neighbour(&self, via: Key) -> Option<[u8; 6]> {
         let configured = self.l3.as_ref().and_then(|l3| l3.neighbours.get(via));
-        configured.or_else(|| self.resolved.get(via))
+        configured.or_else(|| self.next_hops.resolved.get(via))
+    }
+}
+
+/// Mode l3: the MACs of the next hops the resolver resolved and, by `GatewayId`, of the
+/// routes' gateways (configured or resolved), made again when either changes: most routed
+/// frames go through a gateway, whose MAC is then one read away.
+#[derive(Default)]
+pub struct NextHops {
+    pub resolved: Neighbours,
+    /// All-zero: not known.
+    gateways: Box<[[u8; 6]]>,
+}
+
+impl NextHops {
+    pub fn new(l3: Option<&L3Tables>, resolved: Neighbours) -> NextHops {
+        let mut gateways = Vec::new();
+        if let Some(l3) = l3 {
+            gateways.resize(l3.routes.gateway_ids() as usize, [0; 6]);
+            for (id, via) in l3.routes.gateways() {
+                let mac = l3.neighbours.get(via).or_else(|| resolved.get(via));
+                gateways[id as usize] = mac.unwrap_or_default();
+            }
+        }
+        NextHops {
+            resolved,
+            gateways: gateways.into_boxed_slice(),
+        }
+    }
+
+    /// The MAC of gateway `id`, if known.
+    #[inline(always)]
+    pub fn gateway(&self, id: GatewayId) -> Option<[u8; 6]> {
+        self.gateways
+            .get(id as usize)
+            .copied()
+            .filter(|mac| *mac != [0; 6])
     }
 }
 
@@ -544,18 +580,17 @@ impl Outputs {
         }
     }
 
-    /// Sends `m` to the phy through next hop `via`: its MAC as destination, the master's as
-    /// source. A next hop without a known MAC drops it, counted on the ingress port.
+    /// Sends `m` to the phy through its next hop, of MAC `next_hop`: that as destination,
+    /// the master's as source. A next hop without a known MAC hands it to the resolver.
     #[inline]
     fn route(
         &mut self,
         m: Mbuf,
-        via: Key,
-        tables: &Tables,
+        next_hop: Option<[u8; 6]>,
         ingress: &PortCounters,
         counters: &LcoreCounters,
     ) {
-        let Some(mac) = tables.neighbour(via) else {
+        let Some(mac) = next_hop else {
             return self.hand_to_resolver(m, ingress);
         };
         match readdressed(m, &mac, &self.map.master_mac, &self.map.pool) {
@@ -663,7 +698,8 @@ impl Outputs {
                     self.discard(m);
                     self.announce(&tables.announcements[usize::from(s)], s, counters);
                 }
-                Verdict::Route(via) => self.route(m, via, tables, ingress, counters),
+                Verdict::Route(via) => self.route(m, tables.neighbour(via), ingress, counters),
+                Verdict::Gateway(id) => self.route(m, tables.next_hops.gateway(id), ingress, counters),
                 Verdict::Answer => self.answer(m, from, counters),
                 Verdict::ToResolver => self.hand_to_resolver(m, ingress),
             }

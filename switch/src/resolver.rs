@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use switch_core::classify::{classify, Key};
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
-use crate::datapath::{readdressed, Tables};
+use crate::datapath::{readdressed, NextHops, Tables};
 
 /// Frames that wait for one next hop, at most (more are dropped and counted).
 const QUEUE_MAX: usize = 16;
@@ -368,9 +368,9 @@ impl Work {
             State::Reachable { mac, .. } | State::Stale { mac, .. } => Some((*ip, mac)),
             _ => None,
         });
-        let resolved = Arc::new(Neighbours::default().with(known));
+        let resolved = Neighbours::default().with(known);
         drop(self.tables.update(|current| Tables {
-            resolved,
+            next_hops: Arc::new(NextHops::new(current.l3.as_deref(), resolved)),
             ..current.clone()
         }));
     }

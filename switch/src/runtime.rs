@@ -25,7 +25,8 @@ use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{
-    L3Tables, LcoreChange, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER, PHY,
+    L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER,
+    PHY,
 };
 use crate::port::{Rx, Tx};
 use crate::resolver::{NeighbourReport, Resolver, ResolverTotals};
@@ -273,7 +274,7 @@ impl Switch {
             guest_macs.configure(slave, guest_mac_of(conf));
         }
         let tables = Arc::new(Published::new(
-            build_tables(&settings, master_mac, &slaves, &states, Arc::default()),
+            build_tables(&settings, master_mac, &slaves, &states, Neighbours::default()),
             epochs.clone(),
         ));
         // Mode l3: the resolver's rings, from the lcores and back to the first one (which sends
@@ -695,7 +696,7 @@ impl Switch {
                 self.master_mac,
                 slaves,
                 states,
-                current.resolved.clone(),
+                current.next_hops.resolved.clone(),
             )
         };
         drop(self.tables.update(build));
@@ -715,7 +716,7 @@ fn build_tables(
     master_mac: [u8; 6],
     slaves: &[Option<SlaveConf>],
     states: &Arc<SlaveStates>,
-    resolved: Arc<Neighbours>,
+    resolved: Neighbours,
 ) -> Tables {
     // Up to the last slave: the multicast fan-out walks this far.
     let end = slaves
@@ -729,25 +730,26 @@ fn build_tables(
     });
     let l3 = &settings.l3;
     let routes: Vec<_> = l3.routes.iter().map(|r| (r.to.0, r.to.1, r.via)).collect();
+    let l3 = (settings.mode != Mode::L2).then(|| {
+        Arc::new(L3Tables {
+            routes: Routes::new(&l3.addresses, &routes),
+            neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
+            proxy: l3.proxy_neighbour,
+            sources: (
+                l3.addresses
+                    .iter()
+                    .find(|(a, _)| a.is_ipv4())
+                    .map(|(a, _)| Key::from(*a)),
+                l3.addresses
+                    .iter()
+                    .find(|(a, _)| a.is_ipv6())
+                    .map(|(a, _)| Key::from(*a)),
+            ),
+        })
+    });
     Tables {
-        l3: (settings.mode != Mode::L2).then(|| {
-            Arc::new(L3Tables {
-                routes: Routes::new(&l3.addresses, &routes),
-                neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
-                proxy: l3.proxy_neighbour,
-                sources: (
-                    l3.addresses
-                        .iter()
-                        .find(|(a, _)| a.is_ipv4())
-                        .map(|(a, _)| Key::from(*a)),
-                    l3.addresses
-                        .iter()
-                        .find(|(a, _)| a.is_ipv6())
-                        .map(|(a, _)| Key::from(*a)),
-                ),
-            })
-        }),
-        resolved,
+        next_hops: Arc::new(NextHops::new(l3.as_deref(), resolved)),
+        l3,
         dispatch: Arc::new(Dispatch {
             flags: settings.flags,
             master_mac,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::classify::{
     classify, unicast_destination, Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP, ETH_HLEN,
 };
+use crate::routes::GatewayId;
 use crate::state::SlaveStates;
 use crate::table::{AddressTable, SlaveId};
 use crate::PortFlags;
@@ -108,9 +109,12 @@ pub enum Verdict {
     Drop(DropReason),
     /// Announce this slave's addresses on the phy (its guest moved); the frame is dropped.
     Announce(SlaveId),
-    /// Mode l3: to the phy through this next hop (its MAC the destination, the master's the
-    /// source).
+    /// Mode l3: to the phy through this next hop on a connected network (its MAC the
+    /// destination, the master's the source): the destination itself.
     Route(Key),
+    /// Mode l3: as `Route`, through a configured route's gateway (`Routes::gateway`), whose
+    /// MAC the lcores find by this index, without hashing.
+    Gateway(GatewayId),
     /// Mode l3: an ARP request or Neighbour Solicitation (a slave's, or one from the wire for
     /// the master's address), answered by the switch with the master's MAC
     /// (`neighbour::answer`) back where it came from; the frame is consumed.

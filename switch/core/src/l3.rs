@@ -79,10 +79,10 @@ impl Dispatch {
         if let Some(local) = self.local(destination) {
             return local;
         }
-        match routes.lookup(destination) {
-            Some(Route::Local) => Verdict::Host(DropReason::NoHost),
-            Some(Route::Connected) => Verdict::Route(destination),
-            Some(Route::Via(next_hop)) => Verdict::Route(next_hop),
+        match routes.lookup_indexed(destination) {
+            Some((Route::Local, _)) => Verdict::Host(DropReason::NoHost),
+            Some((Route::Connected, _)) => Verdict::Route(destination),
+            Some((Route::Via(_), gateway)) => Verdict::Gateway(gateway),
             None => Verdict::Drop(DropReason::NoRoute),
         }
     }

@@ -8,7 +8,7 @@ use crate::announce::icmpv6_checksum;
 use crate::classify::{
     Key, ETHERTYPE_ARP, ETHERTYPE_IPV6, ETH_HLEN, ICMPV6_NEIGHBOUR_SOLICITATION, IPPROTO_ICMPV6,
 };
-use crate::routes::AddressMap;
+use crate::table::AddressTable;
 
 /// What an ARP request or an NS asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +104,14 @@ pub fn answer(frame: &[u8], master: &[u8; 6], out: &mut [u8; ANSWER_MAX]) -> Opt
 }
 
 /// What an ARP or NA frame from the wire tells of its sender: an address and its MAC (an
-/// ARP's sender, an NA's target with its target link-layer address option).
+/// ARP's sender, an NA's target with its target link-layer address option). A multicast or
+/// all-zero MAC is no neighbour's.
 pub fn learned(frame: &[u8]) -> Option<(Key, [u8; 6])> {
     match be16(frame.get(..ETH_HLEN)?, 12) {
         ETHERTYPE_ARP if frame.len() >= ETH_HLEN + 28 && frame[14..20] == [0, 1, 0x08, 0x00, 6, 4] => {
             let sender = u32::from_be_bytes(frame[28..32].try_into().unwrap());
             let mac: [u8; 6] = frame[22..28].try_into().unwrap();
-            (sender != 0 && mac[0] & 1 == 0).then_some((Key::V4(sender), mac))
+            (sender != 0 && is_unicast(&mac)).then_some((Key::V4(sender), mac))
         }
         ETHERTYPE_IPV6
             if frame.len() >= ETH_HLEN + 40 + 32
@@ -123,7 +124,7 @@ pub fn learned(frame: &[u8]) -> Option<(Key, [u8; 6])> {
             while at + 8 <= frame.len() && frame[at + 1] != 0 {
                 if frame[at..at + 2] == TARGET_LL {
                     let mac: [u8; 6] = frame[at + 2..at + 8].try_into().unwrap();
-                    return (mac[0] & 1 == 0).then_some((Key::V6(target), mac));
+                    return is_unicast(&mac).then_some((Key::V6(target), mac));
                 }
                 at += 8 * usize::from(frame[at + 1]);
             }
@@ -197,14 +198,27 @@ pub fn request(target: Key, source: Key, master: &[u8; 6], out: &mut [u8; REQUES
     }
 }
 
+fn is_unicast(mac: &[u8; 6]) -> bool {
+    mac[0] & 1 == 0 && *mac != [0; 6]
+}
+
 /// The MACs of the phy's neighbours (next hops), by address: the static entries of the
-/// configuration, and those the switch resolved.
-#[derive(Default)]
-pub struct Neighbours(AddressMap<Key, [u8; 6]>);
+/// configuration, and those the switch resolved. Read per routed frame, so a fixed table.
+#[derive(Clone)]
+pub struct Neighbours {
+    known: Vec<(Key, [u8; 6])>,
+    table: AddressTable<[u8; 6]>,
+}
+
+impl Default for Neighbours {
+    fn default() -> Neighbours {
+        Neighbours::of(Vec::new())
+    }
+}
 
 impl Neighbours {
     pub fn new(entries: impl IntoIterator<Item = (IpAddr, [u8; 6])>) -> Neighbours {
-        Neighbours(
+        Neighbours::of(
             entries
                 .into_iter()
                 .map(|(ip, mac)| (Key::from(ip), mac))
@@ -212,21 +226,45 @@ impl Neighbours {
         )
     }
 
+    /// No entry has the all-zero MAC: conf refuses it, `learned` never yields it.
+    fn of(known: Vec<(Key, [u8; 6])>) -> Neighbours {
+        Neighbours {
+            table: AddressTable::new(known.iter().copied()),
+            known,
+        }
+    }
+
     /// The MAC of next hop `ip`, if known.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, ip: Key) -> Option<[u8; 6]> {
-        self.0.get(&ip).copied()
+        self.table.lookup(ip)
     }
 
     /// These entries and `more` (which win).
     pub fn with(&self, more: impl IntoIterator<Item = (Key, [u8; 6])>) -> Neighbours {
-        let mut entries = self.0.clone();
-        entries.extend(more);
-        Neighbours(entries)
+        let mut known = self.known.clone();
+        known.extend(more);
+        known.reverse();
+        let mut seen = std::collections::HashSet::new();
+        known.retain(|(ip, _)| seen.insert(*ip));
+        Neighbours::of(known)
     }
+}
 
-    /// Every entry, in no order.
-    pub fn entries(&self) -> impl Iterator<Item = (Key, [u8; 6])> + '_ {
-        self.0.iter().map(|(k, m)| (*k, *m))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_entries_win_and_unknown_addresses_have_no_mac() {
+        let (gateway, other) = (Key::V4(0x0a00_00fe), Key::V6(0x2001_0db8 << 96 | 0xfe));
+        let configured = Neighbours::new([("10.0.0.254".parse().unwrap(), [2, 0, 0, 0, 0, 1])]);
+        assert_eq!(configured.get(gateway), Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(configured.get(other), None);
+        let learned = configured.with([(other, [2, 0, 0, 0, 0, 3]), (gateway, [2, 0, 0, 0, 0, 2])]);
+        assert_eq!(learned.get(gateway), Some([2, 0, 0, 0, 0, 2]));
+        assert_eq!(learned.get(other), Some([2, 0, 0, 0, 0, 3]));
+        assert_eq!(learned.get(Key::V4(0x0a00_00fd)), None);
+        assert_eq!(Neighbours::default().get(gateway), None);
     }
 }

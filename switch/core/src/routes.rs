@@ -1,10 +1,10 @@
 //! Mode l3's route table: longest-prefix match over the master's own addresses (local), its
-//! connected networks and the configured routes, IPv4 and IPv6 apart. One hash table per prefix
-//! length present, probed from the longest: a table has few distinct lengths (host routes, the
-//! connected networks, a default), so a lookup is a few probes however many routes it holds.
+//! connected networks and the configured routes, IPv4 and IPv6 apart, each in a multibit trie
+//! with prefix expansion (DIR-16-8-8...: the first 16 bits of an address index a root of 65,536
+//! slots, each further byte a chunk of 256), so that a lookup is one read per level below the
+//! root the table needs: two for an IPv4 /24, three for a host route, whatever the table holds.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use crate::classify::Key;
@@ -20,11 +20,17 @@ pub enum Route {
     Via(Key),
 }
 
+/// A configured route's gateway, as a small index: the lcores keep its MAC in a vector by it.
+pub type GatewayId = u32;
+
 /// The routes of both families.
 #[derive(Default)]
 pub struct Routes {
-    v4: Prefixes<u32>,
-    v6: Prefixes<u128>,
+    v4: Trie<u32>,
+    v6: Trie<u128>,
+    /// What the tries' leaves name, each once, by index (leaf - 1): a `Via`'s is its
+    /// `GatewayId`.
+    routes: Vec<Route>,
 }
 
 impl Routes {
@@ -33,32 +39,83 @@ impl Routes {
     /// the first stands: local, then connected, then configured, as the kernel's local table
     /// comes before its main one.
     pub fn new(master: &[(IpAddr, u8)], routes: &[(IpAddr, u8, IpAddr)]) -> Routes {
-        let mut table = Routes::default();
+        let mut entries = Vec::new();
         for &(address, prefix) in master {
             let host = if address.is_ipv4() { 32 } else { 128 };
-            table.insert(address, host, Route::Local);
-            table.insert(address, prefix, Route::Connected);
+            entries.push((address, host, Route::Local));
+            entries.push((address, prefix, Route::Connected));
         }
         for &(network, prefix, via) in routes {
-            table.insert(network, prefix, Route::Via(Key::from(via)));
+            entries.push((network, prefix, Route::Via(Key::from(via))));
         }
+        let mut table = Routes::default();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let mut seen = HashSet::new();
+        for (network, prefix, route) in entries {
+            let leaf = table.leaf(route);
+            match network {
+                IpAddr::V4(a) => v4.push((u32::from(a), prefix.min(32), leaf)),
+                IpAddr::V6(a) => v6.push((u128::from(a), prefix.min(128), leaf)),
+            }
+        }
+        v4.retain(|&(a, prefix, _)| seen.insert((Key::V4(a.masked(prefix)), prefix)));
+        v6.retain(|&(a, prefix, _)| seen.insert((Key::V6(a.masked(prefix)), prefix)));
+        table.v4 = Trie::new(v4);
+        table.v6 = Trie::new(v6);
         table
     }
 
-    fn insert(&mut self, network: IpAddr, prefix: u8, route: Route) {
-        match network {
-            IpAddr::V4(a) => self.v4.insert(u32::from(a), prefix, route),
-            IpAddr::V6(a) => self.v6.insert(u128::from(a), prefix, route),
-        }
+    /// The leaf naming `route`.
+    fn leaf(&mut self, route: Route) -> Slot {
+        let at = match self.routes.iter().position(|r| *r == route) {
+            Some(at) => at,
+            None => {
+                self.routes.push(route);
+                self.routes.len() - 1
+            }
+        };
+        Slot::try_from(at + 1).expect("fewer routes than slot values")
     }
 
     /// The route of the longest prefix holding `destination`.
     #[inline]
     pub fn lookup(&self, destination: Key) -> Option<Route> {
-        match destination {
+        self.lookup_indexed(destination).map(|(route, _)| route)
+    }
+
+    /// As `lookup`, with the route's index: a `Via`'s `GatewayId`.
+    #[inline(always)]
+    pub fn lookup_indexed(&self, destination: Key) -> Option<(Route, GatewayId)> {
+        let leaf = match destination {
             Key::V4(a) => self.v4.lookup(a),
             Key::V6(a) => self.v6.lookup(a),
+        };
+        let index = leaf.wrapping_sub(1);
+        self.routes.get(index as usize).map(|&route| (route, index))
+    }
+
+    /// The gateway `id` names.
+    pub fn gateway(&self, id: GatewayId) -> Option<Key> {
+        match self.routes.get(id as usize)? {
+            Route::Via(gateway) => Some(*gateway),
+            _ => None,
         }
+    }
+
+    /// The id of gateway `via`, if a route goes through it.
+    pub fn gateway_id(&self, via: Key) -> Option<GatewayId> {
+        let id = self.routes.iter().position(|r| *r == Route::Via(via))?;
+        GatewayId::try_from(id).ok()
+    }
+
+    /// Every gateway with its id (ids run below `gateway_ids`).
+    pub fn gateways(&self) -> impl Iterator<Item = (GatewayId, Key)> + '_ {
+        (0..self.gateway_ids()).filter_map(|id| Some((id, self.gateway(id)?)))
+    }
+
+    /// One above the highest `GatewayId`.
+    pub fn gateway_ids(&self) -> GatewayId {
+        self.routes.len() as GatewayId
     }
 
     /// The next hop toward `destination`: itself on a connected network, the route's gateway,
@@ -73,122 +130,131 @@ impl Routes {
     }
 }
 
-/// An address width the table masks.
-trait Bits: Copy + Eq + std::hash::Hash + Default {
+/// An address width the table masks and indexes.
+trait Bits: Copy {
     const WIDTH: u8;
     fn masked(self, prefix: u8) -> Self;
+    /// The 8 bits (16 at the root) below bit `WIDTH - consumed`.
+    fn bits(self, consumed: u8, count: u8) -> usize;
 }
 
 impl Bits for u32 {
     const WIDTH: u8 = 32;
+    #[inline(always)]
     fn masked(self, prefix: u8) -> u32 {
         self & u32::MAX.checked_shl(u32::from(32 - prefix)).unwrap_or(0)
+    }
+    #[inline(always)]
+    fn bits(self, consumed: u8, count: u8) -> usize {
+        ((self << consumed) >> (32 - count)) as usize
     }
 }
 
 impl Bits for u128 {
     const WIDTH: u8 = 128;
+    #[inline(always)]
     fn masked(self, prefix: u8) -> u128 {
         self & u128::MAX.checked_shl(u32::from(128 - prefix)).unwrap_or(0)
     }
-}
-
-/// Addresses are hashed by a multiply-fold: they are not chosen by an attacker to collide in
-/// a table the operator filled, and SipHash would cost more than the probe.
-#[derive(Default)]
-pub(crate) struct FoldHasher(u64);
-
-impl FoldHasher {
     #[inline(always)]
-    fn fold(&mut self, word: u64) {
-        self.0 = (self.0 ^ word)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(29);
+    fn bits(self, consumed: u8, count: u8) -> usize {
+        ((self << consumed) >> (128 - count)) as usize
     }
 }
 
-impl Hasher for FoldHasher {
-    #[inline(always)]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// A trie slot: `EMPTY` (no route), a leaf (route index + 1) or, with `CHUNK`, the index of the
+/// chunk of 256 slots below it.
+type Slot = u32;
+const EMPTY: Slot = 0;
+const CHUNK: Slot = 1 << 31;
+const ROOT_BITS: u8 = 16;
+const CHUNK_BITS: u8 = 8;
+const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
 
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.fold(u64::from_le_bytes(word));
-        }
-    }
-
-    // What addresses and `Key` hash with: a multiply per word, no byte loop.
-    #[inline(always)]
-    fn write_u32(&mut self, n: u32) {
-        self.fold(u64::from(n));
-    }
-
-    #[inline(always)]
-    fn write_u64(&mut self, n: u64) {
-        self.fold(n);
-    }
-
-    #[inline(always)]
-    fn write_u128(&mut self, n: u128) {
-        self.fold(n as u64);
-        self.fold((n >> 64) as u64);
-    }
-
-    #[inline(always)]
-    fn write_isize(&mut self, n: isize) {
-        self.fold(n as u64);
-    }
-
-    #[inline(always)]
-    fn write_usize(&mut self, n: usize) {
-        self.fold(n as u64);
-    }
+/// One family's routes: the root's 65,536 slots, then the chunks, in one vector (none at all
+/// for a family without routes).
+struct Trie<A> {
+    slots: Vec<Slot>,
+    family: std::marker::PhantomData<A>,
 }
 
-/// A table keyed by addresses, hashed by `FoldHasher`.
-pub(crate) type AddressMap<K, V> = HashMap<K, V, BuildHasherDefault<FoldHasher>>;
-
-/// The networks of one prefix length, by their masked address.
-type Networks<A> = AddressMap<A, Route>;
-
-/// The networks of one family, by prefix length (longest first).
-struct Prefixes<A> {
-    by_length: Vec<(u8, Networks<A>)>,
-}
-
-impl<A> Default for Prefixes<A> {
+impl<A> Default for Trie<A> {
     fn default() -> Self {
-        Prefixes {
-            by_length: Vec::new(),
+        Trie {
+            slots: Vec::new(),
+            family: std::marker::PhantomData,
         }
     }
 }
 
-impl<A: Bits> Prefixes<A> {
-    fn insert(&mut self, network: A, prefix: u8, route: Route) {
-        let prefix = prefix.min(A::WIDTH);
-        let at = match self.by_length.binary_search_by(|(length, _)| prefix.cmp(length)) {
-            Ok(at) => at,
-            Err(at) => {
-                self.by_length.insert(at, (prefix, HashMap::default()));
-                at
-            }
-        };
-        self.by_length[at]
-            .1
-            .entry(network.masked(prefix))
-            .or_insert(route);
+impl<A: Bits> Trie<A> {
+    /// The trie of `(masked network, prefix length, leaf)`, one per network. Inserted from the
+    /// shortest prefix, each overwriting all it covers: what it covers so far is shorter.
+    fn new(mut networks: Vec<(A, u8, Slot)>) -> Trie<A> {
+        let mut trie = Trie::default();
+        if networks.is_empty() {
+            return trie;
+        }
+        trie.slots = vec![EMPTY; 1 << ROOT_BITS];
+        networks.sort_by_key(|&(_, prefix, _)| prefix);
+        for (network, prefix, leaf) in networks {
+            trie.insert(network.masked(prefix), prefix, leaf);
+        }
+        trie
     }
 
-    #[inline]
-    fn lookup(&self, address: A) -> Option<Route> {
-        self.by_length
-            .iter()
-            .find_map(|(prefix, networks)| networks.get(&address.masked(*prefix)).copied())
+    fn insert(&mut self, network: A, prefix: u8, leaf: Slot) {
+        let (mut base, mut consumed, mut bits) = (0, 0, ROOT_BITS);
+        loop {
+            let first = base + network.bits(consumed, bits);
+            if prefix <= consumed + bits {
+                let covered = 1 << (consumed + bits - prefix);
+                (first..first + covered).for_each(|at| self.fill(at, leaf));
+                return;
+            }
+            base = self.chunk_at(first);
+            consumed += bits;
+            bits = CHUNK_BITS;
+        }
+    }
+
+    /// Sets slot `at` to `leaf`, and every slot of the chunks below it.
+    fn fill(&mut self, at: usize, leaf: Slot) {
+        match self.slots[at] {
+            slot if slot & CHUNK != 0 => {
+                let chunk = (slot & !CHUNK) as usize;
+                (chunk..chunk + CHUNK_SLOTS).for_each(|below| self.fill(below, leaf));
+            }
+            _ => self.slots[at] = leaf,
+        }
+    }
+
+    /// The first slot of the chunk below slot `at`, made (holding what `at` held) if needed.
+    fn chunk_at(&mut self, at: usize) -> usize {
+        let slot = self.slots[at];
+        if slot & CHUNK != 0 {
+            return (slot & !CHUNK) as usize;
+        }
+        let chunk = self.slots.len();
+        self.slots.resize(chunk + CHUNK_SLOTS, slot);
+        self.slots[at] = CHUNK | Slot::try_from(chunk).expect("fewer than 2^31 trie slots");
+        chunk
+    }
+
+    /// The leaf of the longest prefix holding `address`, or `EMPTY`.
+    #[inline(always)]
+    fn lookup(&self, address: A) -> Slot {
+        let Some(&root) = self.slots.get(address.bits(0, ROOT_BITS)) else {
+            return EMPTY;
+        };
+        let (mut slot, mut consumed) = (root, ROOT_BITS);
+        // A chunk is only made above a longer prefix, so consumed stays below WIDTH.
+        while slot & CHUNK != 0 && consumed < A::WIDTH {
+            let at = (slot & !CHUNK) as usize + address.bits(consumed, CHUNK_BITS);
+            slot = self.slots.get(at).copied().unwrap_or(EMPTY);
+            consumed += CHUNK_BITS;
+        }
+        slot
     }
 }
 
@@ -228,6 +294,64 @@ mod tests {
             routes.next_hop(Key::from(ip("2001:db8:1::5"))),
             Some(Key::from(ip("2001:db8::fe")))
         );
+    }
+
+    /// The trie against a linear longest-prefix search, over random tables of both families
+    /// with nested prefixes of every length (a fixed-seed generator: reproducible).
+    #[test]
+    fn the_trie_agrees_with_a_linear_search() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for v6 in [false, true] {
+            let width = if v6 { 128u8 } else { 32 };
+            let address = |bits: u128| -> IpAddr {
+                match v6 {
+                    true => IpAddr::V6(bits.into()),
+                    false => IpAddr::V4((bits as u32).into()),
+                }
+            };
+            // Few top bits, so that prefixes nest and share chunks.
+            let random = |n: &mut dyn FnMut() -> u64| {
+                let high = u128::from(n() % 4) << (width - 2);
+                high | (u128::from(n()) << 64 | u128::from(n())) >> (130 - u32::from(width))
+            };
+            let mut routes = Vec::new();
+            for i in 0..300u64 {
+                let prefix = (next() % (u64::from(width) + 1)) as u8;
+                let network = Key::from(address(random(&mut next)));
+                let masked = match network {
+                    Key::V4(a) => address(u128::from(a.masked(prefix))),
+                    Key::V6(a) => address(a.masked(prefix)),
+                };
+                routes.push((masked, prefix, address(u128::from(i as u32 + 1))));
+            }
+            let table = Routes::new(&[], &routes);
+            let linear = |destination: Key| {
+                let within = |&&(network, prefix, _): &&(IpAddr, u8, IpAddr)| match (
+                    destination,
+                    Key::from(network),
+                ) {
+                    (Key::V4(d), Key::V4(n)) => d.masked(prefix) == n,
+                    (Key::V6(d), Key::V6(n)) => d.masked(prefix) == n,
+                    _ => false,
+                };
+                let longest = routes.iter().filter(within).map(|r| r.1).max()?;
+                let first = routes.iter().filter(within).find(|r| r.1 == longest)?;
+                Some(Route::Via(Key::from(first.2)))
+            };
+            for _ in 0..20_000 {
+                let destination = Key::from(address(random(&mut next)));
+                assert_eq!(table.lookup(destination), linear(destination), "{destination:?}");
+            }
+            for &(network, _, _) in &routes {
+                assert_eq!(table.lookup(Key::from(network)), linear(Key::from(network)));
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The address table: exact host addresses (v4 and v6) to slave, in a fixed-size open-addressing
-//! hash table built once by the control plane and read by every lcore without locks.
+//! The address table: exact host addresses (v4 and v6) to a value (the slave owning it, or a
+//! neighbour's MAC), in a fixed-size open-addressing hash table built once by the control plane
+//! and read by every lcore without locks.
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -8,21 +9,38 @@ use crate::classify::Key;
 /// Index of a slave in the switch's slave list.
 pub type SlaveId = u16;
 
-/// Maps an address to the slave that owns it. Built whole, never changed: a new table replaces it.
-/// IPv4 and IPv6 live in separate tables, so the common IPv4 lookup hashes and compares 4 bytes.
-pub struct AddressTable {
-    v4: OpenTable<u32>,
-    v6: OpenTable<u128>,
+/// What a table maps addresses to: a value no entry has marks an empty slot.
+pub trait Value: Copy + Eq {
+    const EMPTY: Self;
 }
 
-impl AddressTable {
-    /// Builds the table. The caller guarantees each address appears once (conf checks that).
-    pub fn new(entries: impl IntoIterator<Item = (Key, SlaveId)>) -> AddressTable {
+/// No slave has this id.
+impl Value for SlaveId {
+    const EMPTY: SlaveId = SlaveId::MAX;
+}
+
+/// No neighbour has the all-zero MAC (conf and the resolver refuse it).
+impl Value for [u8; 6] {
+    const EMPTY: [u8; 6] = [0; 6];
+}
+
+/// Maps an address to its value (by default the slave that owns it). Built whole, never
+/// changed: a new table replaces it. IPv4 and IPv6 live in separate tables, so the common IPv4
+/// lookup hashes and compares 4 bytes.
+#[derive(Clone)]
+pub struct AddressTable<V = SlaveId> {
+    v4: OpenTable<u32, V>,
+    v6: OpenTable<u128, V>,
+}
+
+impl<V: Value> AddressTable<V> {
+    /// Builds the table. Where an address appears twice, the last stands.
+    pub fn new(entries: impl IntoIterator<Item = (Key, V)>) -> AddressTable<V> {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for (key, slave) in entries {
+        for (key, value) in entries {
             match key {
-                Key::V4(a) => v4.push((a, slave)),
-                Key::V6(a) => v6.push((a, slave)),
+                Key::V4(a) => v4.push((a, value)),
+                Key::V6(a) => v6.push((a, value)),
             }
         }
         // Per-table random key, as the kernel's: an outsider cannot aim at one bucket.
@@ -33,9 +51,9 @@ impl AddressTable {
         }
     }
 
-    /// The slave owning `key`, if any.
+    /// The value of `key` (the slave owning it), if any.
     #[inline(always)]
-    pub fn lookup(&self, key: Key) -> Option<SlaveId> {
+    pub fn lookup(&self, key: Key) -> Option<V> {
         match key {
             Key::V4(a) => self.v4.lookup(a),
             Key::V6(a) => self.v6.lookup(a),
@@ -62,43 +80,41 @@ impl Address for u128 {
     }
 }
 
-/// A slot's slave when the slot is empty: no slave has this id.
-const EMPTY: SlaveId = SlaveId::MAX;
-
-/// One slot: an address and its slave, or `EMPTY` (an IPv4 slot is 8 bytes: eight per cache
-/// line, where an `Option` made it 12).
+/// One slot: an address and its value, or `EMPTY` (an IPv4 slave slot is 8 bytes: eight per
+/// cache line, where an `Option` made it 12).
 #[derive(Clone, Copy)]
-struct Slot<A> {
+struct Slot<A, V> {
     addr: A,
-    slave: SlaveId,
+    value: V,
 }
 
 /// Open addressing with linear probing, load factor <= 1/2 (short probe chains).
-struct OpenTable<A> {
-    slots: Box<[Slot<A>]>,
+#[derive(Clone)]
+struct OpenTable<A, V> {
+    slots: Box<[Slot<A, V>]>,
     mask: usize,
     seed: u64,
 }
 
-impl<A: Address + Default> OpenTable<A> {
-    fn new(entries: Vec<(A, SlaveId)>, seed: u64) -> OpenTable<A> {
+impl<A: Address + Default, V: Value> OpenTable<A, V> {
+    fn new(entries: Vec<(A, V)>, seed: u64) -> OpenTable<A, V> {
         let size = (entries.len() * 2).next_power_of_two().max(16);
         let empty = Slot {
             addr: A::default(),
-            slave: EMPTY,
+            value: V::EMPTY,
         };
         let mut table = OpenTable {
             slots: vec![empty; size].into_boxed_slice(),
             mask: size - 1,
             seed,
         };
-        for (addr, slave) in entries {
-            assert!(slave != EMPTY, "slave id {EMPTY} is the empty slot's");
+        for (addr, value) in entries {
+            assert!(value != V::EMPTY, "an entry has the empty slot's value");
             let mut i = table.bucket(addr);
-            while table.slots[i].slave != EMPTY {
+            while table.slots[i].value != V::EMPTY && table.slots[i].addr != addr {
                 i = (i + 1) & table.mask;
             }
-            table.slots[i] = Slot { addr, slave };
+            table.slots[i] = Slot { addr, value };
         }
         table
     }
@@ -109,15 +125,15 @@ impl<A: Address + Default> OpenTable<A> {
     }
 
     #[inline(always)]
-    fn lookup(&self, addr: A) -> Option<SlaveId> {
+    fn lookup(&self, addr: A) -> Option<V> {
         let mut i = self.bucket(addr);
         loop {
             let slot = self.slots[i];
-            if slot.slave == EMPTY {
+            if slot.value == V::EMPTY {
                 return None;
             }
             if slot.addr == addr {
-                return Some(slot.slave);
+                return Some(slot.value);
             }
             i = (i + 1) & self.mask;
         }
@@ -146,6 +162,6 @@ mod tests {
 
     #[test]
     fn empty_table_finds_nothing() {
-        assert_eq!(AddressTable::new([]).lookup(Key::V4(1)), None);
+        assert_eq!(AddressTable::<SlaveId>::new([]).lookup(Key::V4(1)), None);
     }
 }

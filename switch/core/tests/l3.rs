@@ -29,6 +29,11 @@ fn routes(with_defaults: bool) -> Routes {
     Routes::new(&master, if with_defaults { &defaults } else { &[] })
 }
 
+/// The verdict routing through `via`, a default route's gateway.
+fn gateway(via: switch_core::classify::Key) -> Verdict {
+    Verdict::Gateway(routes(true).gateway_id(via).expect("a gateway"))
+}
+
 fn from_slave(flags: PortFlags, sender: u16, frame: &[u8]) -> Verdict {
     dispatch(flags).from_slave_l3(&routes(true), sender, frame, frame.len())
 }
@@ -67,7 +72,7 @@ fn a_destination_a_slave_owns_is_delivered_locally_whatever_the_macs() {
 fn everything_else_is_routed_through_its_next_hop() {
     assert_eq!(
         from_slave(PortFlags::Bridge, 0, &to4(EXTERNAL_V4)),
-        Verdict::Route(v4(GATEWAY_V4))
+        gateway(v4(GATEWAY_V4))
     );
     let connected = Ipv4Addr::new(10, 0, 0, 50);
     assert_eq!(
@@ -75,10 +80,7 @@ fn everything_else_is_routed_through_its_next_hop() {
         Verdict::Route(v4(connected))
     );
     let v6 = ipv6_frame(MASTER_MAC, MASTER_MAC, SLAVE0_V6, EXTERNAL_V6);
-    assert_eq!(
-        from_slave(PortFlags::Bridge, 0, &v6),
-        Verdict::Route(v6_key(GATEWAY_V6))
-    );
+    assert_eq!(from_slave(PortFlags::Bridge, 0, &v6), gateway(v6_key(GATEWAY_V6)));
     // The master's own address is the host's.
     assert_eq!(
         from_slave(PortFlags::Bridge, 0, &to4(MASTER_V4)),
