@@ -50,10 +50,12 @@ pub enum DropReason {
     /// Mode l3: the next hop has no MAC known, and could not be resolved (or the resolver's
     /// queue was full).
     NoNeighbour,
+    /// Mode l3s: refused by a slave's filter (a rule, or the default).
+    Filtered,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::NoKey,
@@ -71,6 +73,7 @@ impl DropReason {
         DropReason::L3Multicast,
         DropReason::Probe,
         DropReason::NoNeighbour,
+        DropReason::Filtered,
     ];
 
     /// The counter's name in reports.
@@ -92,6 +95,7 @@ impl DropReason {
             DropReason::L3Multicast => "l3_multicast",
             DropReason::Probe => "probe",
             DropReason::NoNeighbour => "no_neighbour",
+            DropReason::Filtered => "filtered",
         }
     }
 }

@@ -3,11 +3,13 @@
 //! where a frame goes (`dispatch`); and the frames the switch rewrites or makes itself: a
 //! guest's own MAC hidden behind the master's (`guest_mac`), the announcements of a slave's
 //! addresses (`announce`); mode l3's routes (`routes`), decisions (`l3`) and its answers to a
-//! slave's ARP and NS (`neighbour`). Bytes in, decision out: unit-tested and fuzzed anywhere.
+//! slave's ARP and NS (`neighbour`); mode l3s's filters and connection tracking (`filter`).
+//! Bytes in, decision out: unit-tested and fuzzed anywhere.
 
 pub mod announce;
 pub mod classify;
 pub mod dispatch;
+pub mod filter;
 pub mod guest_mac;
 pub mod icmp;
 pub mod l3;
