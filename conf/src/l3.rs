@@ -93,21 +93,7 @@ pub(crate) fn routes(
         let via_text = route
             .via
             .ok_or_else(|| source.error_at(span, &via_key, "is required"))?;
-        let to = source.parse_at(&to_text, &to_key, |text| {
-            let to = parse_address(text)?;
-            let masked = network(to);
-            let bits = match to.0 {
-                IpAddr::V4(a) => u128::from(u32::from(a)),
-                IpAddr::V6(a) => u128::from(a),
-            };
-            match bits == masked {
-                true => Ok(to),
-                false => Err(format!(
-                    "{text} has host bits set: the network is {}",
-                    network_text(to)
-                )),
-            }
-        })?;
+        let to = source.parse_at(&to_text, &to_key, parse_network)?;
         if let Err(first) = seen.claim(to, label.clone()) {
             let message = format!("a route to {} is already in {first}", network_text(to));
             return Err(source.error_at(to_text.span(), &to_key, message));
@@ -129,6 +115,22 @@ pub(crate) fn routes(
         resolved.push(RouteConf { to, via });
     }
     Ok(resolved)
+}
+
+/// A network (`"10.1.0.0/16"`; an address alone is a host's), its host bits zero.
+pub(crate) fn parse_network(text: &str) -> Result<(IpAddr, u8), String> {
+    let to = parse_address(text)?;
+    let bits = match to.0 {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    match bits == network(to) {
+        true => Ok(to),
+        false => Err(format!(
+            "{text} has host bits set: the network is {}",
+            network_text(to)
+        )),
+    }
 }
 
 fn network_text(to: (IpAddr, u8)) -> String {

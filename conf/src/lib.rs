@@ -7,6 +7,7 @@ mod cli;
 pub mod ctl;
 mod edit;
 mod error;
+mod filter;
 mod l3;
 mod locate;
 mod resolve;
@@ -21,6 +22,7 @@ use serde::Serialize;
 pub use cli::Cli;
 pub use ctl::Command;
 pub use error::ConfError;
+pub use filter::{ConntrackConf, FilterConf, RuleConf};
 pub use l3::{network_of, on_network, L3Conf, NeighbourConf, RouteConf};
 pub use resolve::DEFAULT_TX_RETRIES;
 pub use switch_core::{Mode, PortFlags};
@@ -120,6 +122,10 @@ pub struct SlaveConf {
     pub multicast: Vec<[u8; 6]>,
     /// Receives every multicast frame.
     pub allmulti: bool,
+    /// Mode l3s: what may reach the slave (from the wire or another slave); `None`: all.
+    pub ingress: Option<FilterConf>,
+    /// Mode l3s: what the slave may send; `None`: all.
+    pub egress: Option<FilterConf>,
 }
 
 /// `[control]`: where the control interface listens, and who may use it.
@@ -151,6 +157,8 @@ pub struct Config {
     pub control: ControlConf,
     /// Mode l3's addresses, routes and neighbours.
     pub l3: L3Conf,
+    /// Mode l3s's connection table.
+    pub conntrack: ConntrackConf,
     /// The port to the NIC (the ipvlan master).
     pub phy: PortConf,
     /// The port to the host's stack, if any.

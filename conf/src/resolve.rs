@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use crate::error::{ConfError, Source};
+use crate::filter::{self, FileFilter};
 use crate::l3::{self, L3Conf};
 use crate::schema::{FileConfig, FilePort, FileSlave, FileVhost};
 use crate::values::{
@@ -57,6 +58,7 @@ pub(crate) fn resolve(source: &Source, mut file: FileConfig) -> Result<Config, C
         backings: FirstUse::default(),
     };
     let mut slaves = SlaveChecker {
+        mode: file.mode.unwrap_or(Mode::L2),
         names: FirstUse::default(),
         addresses: FirstUse::default(),
     };
@@ -110,6 +112,7 @@ pub(crate) fn resolve(source: &Source, mut file: FileConfig) -> Result<Config, C
         stats_out: None,
         max_slaves: 0,
         l3,
+        conntrack: filter::conntrack(source, file.conntrack)?,
         control: match file.control {
             Some(control) => ControlConf {
                 socket: control
@@ -284,6 +287,8 @@ fn parse_mac_cast(text: &str, multicast: bool) -> Result<[u8; 6], String> {
 
 /// Checks slaves, remembering names and addresses: each must belong to one slave.
 struct SlaveChecker {
+    /// Filters need mode l3s.
+    mode: Mode,
     /// Slave name -> index of the slave that has it.
     names: FirstUse<String, usize>,
     /// Address -> the slave that has it, as `"a" (slave[0])`.
@@ -342,12 +347,20 @@ impl SlaveChecker {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let filter = |given: Option<Spanned<FileFilter>>, direction: &str| {
+            let label = format!("{label}.{direction}");
+            given
+                .map(|f| filter::filter(source, &label, self.mode, f))
+                .transpose()
+        };
         Ok(SlaveConf {
             name,
             port,
             addresses,
             multicast,
             allmulti: slave.allmulti.unwrap_or(false),
+            ingress: filter(slave.ingress, "ingress")?,
+            egress: filter(slave.egress, "egress")?,
         })
     }
 }

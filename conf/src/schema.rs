@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::filter::{FileConntrack, FileFilter};
 use crate::values::{format_address, format_mac};
 use crate::{Backing, Config, Mode, PortConf, PortFlags, SlaveConf};
 
@@ -18,6 +19,7 @@ pub(crate) struct FileConfig {
     pub eal: Option<FileEal>,
     pub pool: Option<FilePool>,
     pub control: Option<FileControl>,
+    pub conntrack: Option<FileConntrack>,
     pub phy: Option<Spanned<FilePort>>,
     pub host: Option<Spanned<FilePort>>,
     #[serde(default)]
@@ -111,10 +113,12 @@ pub(crate) struct FileSlave {
     pub allmulti: Option<bool>,
     pub mtu: Option<Spanned<u16>>,
     pub vhost: Option<Spanned<FileVhost>>,
+    pub ingress: Option<Spanned<FileFilter>>,
+    pub egress: Option<Spanned<FileFilter>>,
 }
 
 /// A value built in memory: it has no place in any file.
-fn unplaced<T>(value: T) -> Spanned<T> {
+pub(crate) fn unplaced<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
 }
 
@@ -135,6 +139,7 @@ impl From<&Config> for FileConfig {
             pool: config.pool_mbufs.map(|mbufs| FilePool {
                 mbufs: Some(unplaced(mbufs)),
             }),
+            conntrack: (config.mode == Mode::L3s).then(|| FileConntrack::from(&config.conntrack)),
             control: Some(FileControl {
                 socket: config
                     .control
@@ -223,6 +228,8 @@ impl From<&SlaveConf> for FileSlave {
             allmulti: Some(slave.allmulti),
             mtu: slave.port.mtu.map(unplaced),
             vhost,
+            ingress: slave.ingress.as_ref().map(|f| unplaced(FileFilter::from(f))),
+            egress: slave.egress.as_ref().map(|f| unplaced(FileFilter::from(f))),
         }
     }
 }

@@ -11,6 +11,7 @@ use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, Ring, B
 use switch_core::classify::Key;
 use switch_core::classify::ETH_HLEN;
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
+use switch_core::filter::{Connections, Filters, SlaveFilters};
 use switch_core::guest_mac::{self, GuestMacs};
 use switch_core::icmp::{self, UNREACHABLE_MAX};
 use switch_core::neighbour::{self, Neighbours, ANSWER_MAX};
@@ -74,6 +75,15 @@ pub struct Tables {
     pub l3: Option<Arc<L3Tables>>,
     /// Mode l3: the next hops' MACs the resolver resolved.
     pub next_hops: Arc<NextHops>,
+    /// Mode l3s: the slaves' filters, or `None`.
+    pub filters: Option<Arc<FilterTables>>,
+}
+
+/// Mode l3s: each slave's filters (by SlaveId; `None`: unfiltered), kept across rebuilds
+/// where they did not change (so are their hit counts), and the one connection table.
+pub struct FilterTables {
+    pub slaves: Vec<Option<Arc<SlaveFilters>>>,
+    pub connections: Arc<Connections>,
 }
 
 /// What mode l3 routes with.
@@ -320,6 +330,8 @@ pub struct Outputs {
     icmp: IcmpBudget,
     /// Its index, or `NO_PORT`: one compare per burst and per send when nothing is captured.
     mirrored: PortIndex,
+    /// The TSC at this round's start: mode l3s's connection clock.
+    now: u64,
 }
 
 /// No port (nothing is mirrored).
@@ -344,6 +356,7 @@ impl Outputs {
             trash: MbufBatch::new(),
             mirror: None,
             mirrored: NO_PORT,
+            now: rdtsc(),
             icmp: IcmpBudget {
                 tokens: ICMP_BURST,
                 since: rdtsc(),
@@ -561,20 +574,33 @@ impl Outputs {
     ) {
         let dispatch = &*tables.dispatch;
         let (routes, proxy) = (&l3.routes, l3.proxy);
+        let filters = tables.filters.as_deref().map(|f| Filters {
+            slaves: &f.slaves,
+            connections: &f.connections,
+            now: self.now,
+        });
+        let filters = filters.as_ref();
+        let from_slave = |s, m: &Mbuf, len| {
+            let verdict = dispatch.from_slave_l3(routes, s, m.data(), len);
+            filters.map_or(verdict, |f| f.from_slave(s, verdict, m.data()))
+        };
         match role {
             Role::Phy => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
-                let verdict = dispatch.from_phy_l3(routes, proxy, m.data(), len);
+                let mut verdict = dispatch.from_phy_l3(routes, proxy, m.data(), len);
+                if let Some(f) = filters {
+                    verdict = f.from_phy(verdict, m.data());
+                }
                 if let Verdict::Slave(_) = verdict {
                     to_master_mac(map, m);
                 }
                 verdict
             }),
-            Role::Slave(s) => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
-                dispatch.from_slave_l3(routes, s, m.data(), len)
-            }),
+            Role::Slave(s) => {
+                self.dispatch_burst(tables, from, batch, counters, |_, m, len| from_slave(s, m, len))
+            }
             Role::Guest(s) => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
                 hide_guest_mac(map, s, m);
-                dispatch.from_slave_l3(routes, s, m.data(), len)
+                from_slave(s, m, len)
             }),
             Role::Host => self.dispatch_burst(tables, from, batch, counters, |_, _, _| Verdict::Phy),
         }
@@ -748,6 +774,7 @@ impl Worker {
         reader.passed();
         let mut round_start = rdtsc();
         while !stop.load(Ordering::Relaxed) {
+            self.out.now = round_start;
             while let Ok(change) = self.changes.try_recv() {
                 self.apply(change, counters);
             }

@@ -12,5 +12,5 @@ pub mod runtime;
 
 pub use reconfigure::Applied;
 pub use resolver::{NeighbourReport, ResolverTotals};
-pub use runtime::{format_mac, PortReport, RouteReport, Switch, SwitchError};
+pub use runtime::{format_mac, ConnectionTotals, FilterReport, PortReport, RouteReport, Switch, SwitchError};
 pub use switch_core as core;

@@ -154,7 +154,8 @@ impl Switch {
     }
 }
 
-/// The same addresses and multicast settings (what the tables hold of a slave).
+/// The same addresses, multicast settings and filters (what the tables hold of a slave).
 fn same_dispatch(a: &SlaveConf, b: &SlaveConf) -> bool {
-    (&a.addresses, &a.multicast, a.allmulti) == (&b.addresses, &b.multicast, b.allmulti)
+    (&a.addresses, &a.multicast, a.allmulti, &a.ingress, &a.egress)
+        == (&b.addresses, &b.multicast, b.allmulti, &b.ingress, &b.egress)
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use conf::{Backing, Config, Mode, PortConf, SlaveConf};
+use conf::{Backing, Config, FilterConf, Mode, PortConf, SlaveConf};
 use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, Published, Ring, BURST};
 use switch_core::announce::announcements;
 use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
+use switch_core::filter::{Action, Connections, Filter, Net, Rule, SlaveFilters};
 use switch_core::guest_mac::GuestMacs;
 use switch_core::neighbour::Neighbours;
 use switch_core::routes::Routes;
@@ -25,8 +26,8 @@ use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{
-    L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker, FLUSH_AFTER,
-    PHY,
+    FilterTables, L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker,
+    FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
 use crate::resolver::{NeighbourReport, Resolver, ResolverTotals};
@@ -113,6 +114,26 @@ pub struct RouteReport {
     pub kind: &'static str,
 }
 
+/// One rule of a slave's filter, or its default, as `show filters` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterReport {
+    pub slave: String,
+    /// "ingress" or "egress".
+    pub direction: &'static str,
+    /// "allow tcp from any to any port 22", or "default deny".
+    pub rule: String,
+    pub hits: u64,
+}
+
+/// Mode l3s's connection table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionTotals {
+    pub open: usize,
+    pub capacity: usize,
+    /// Open connections a full set pushed out.
+    pub evicted: u64,
+}
+
 /// One port as `show ports` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortReport {
@@ -164,6 +185,8 @@ pub struct Switch {
     capture: Option<(String, EthPort)>,
     /// Mode l3's neighbour resolver.
     resolver: Option<Resolver>,
+    /// Mode l3s's connection table.
+    connections: Option<Arc<Connections>>,
     // Dropped last: the ports' queues and the lcores' batches hold its mbufs.
     pool: Mempool,
 }
@@ -171,11 +194,6 @@ pub struct Switch {
 impl Switch {
     /// Opens every port of `config`, and starts forwarding on its lcores.
     pub fn start(eal: &Eal, config: &Config) -> Result<Switch, SwitchError> {
-        if config.mode == Mode::L3s {
-            return Err(SwitchError::Config(
-                "mode l3s is not implemented yet (its filtering stage is missing): l2 and l3 are".into(),
-            ));
-        }
         let lcore_ids = forwarding_lcores(eal, config)?;
         check_open_files(config)?;
         let lcores = lcore_ids.len() as u16;
@@ -263,6 +281,16 @@ impl Switch {
             }
         }
 
+        // Mode l3s: one connection table for every lcore, its timeouts in TSC cycles.
+        let connections = (config.mode == Mode::L3s).then(|| {
+            let seconds = |s: u32| u64::from(s) * eal.tsc_hz();
+            let c = &config.conntrack;
+            Arc::new(Connections::new(
+                c.entries as usize,
+                seconds(c.tcp_timeout),
+                seconds(c.other_timeout),
+            ))
+        });
         let mut slaves: Vec<Option<SlaveConf>> = config.slaves.iter().cloned().map(Some).collect();
         slaves.resize(max_slaves, None);
         let mut settings = config.clone();
@@ -274,7 +302,14 @@ impl Switch {
             guest_macs.configure(slave, guest_mac_of(conf));
         }
         let tables = Arc::new(Published::new(
-            build_tables(&settings, master_mac, &slaves, &states, Neighbours::default()),
+            build_tables(
+                &settings,
+                master_mac,
+                &slaves,
+                &states,
+                None,
+                connections.as_ref(),
+            ),
             epochs.clone(),
         ));
         // Mode l3: the resolver's rings, from the lcores and back to the first one (which sends
@@ -344,6 +379,7 @@ impl Switch {
         );
         ports.resize_with(first_slave + max_slaves, || None);
         Ok(Switch {
+            connections,
             ports,
             slaves,
             first_slave,
@@ -562,6 +598,58 @@ impl Switch {
         local.chain(connected).chain(configured).collect()
     }
 
+    /// Mode l3s: every filtering rule of every slave, in order, each direction's default last,
+    /// with its hits.
+    pub fn filter_reports(&self) -> Vec<FilterReport> {
+        self.tables.with(|tables| {
+            let Some(filters) = &tables.filters else {
+                return Vec::new();
+            };
+            let mut reports = Vec::new();
+            for (slave, built) in self.slaves.iter().zip(&filters.slaves) {
+                let (Some(slave), Some(built)) = (slave, built) else {
+                    continue;
+                };
+                let directions = [
+                    ("ingress", &slave.ingress, &built.ingress),
+                    ("egress", &slave.egress, &built.egress),
+                ];
+                for (direction, conf, built) in directions {
+                    let (Some(conf), Some(built)) = (conf, built) else {
+                        continue;
+                    };
+                    let default = if conf.default == Action::Allow {
+                        "default allow"
+                    } else {
+                        "default deny"
+                    };
+                    let rules = conf
+                        .rules
+                        .iter()
+                        .map(|r| r.to_string())
+                        .chain([default.to_string()]);
+                    reports.extend(rules.zip(built.hits()).map(|(rule, hits)| FilterReport {
+                        slave: slave.name.clone(),
+                        direction,
+                        rule,
+                        hits,
+                    }));
+                }
+            }
+            reports
+        })
+    }
+
+    /// Mode l3s's connection table (`None`: another mode).
+    pub fn connection_stats(&self) -> Option<ConnectionTotals> {
+        let connections = self.connections.as_ref()?;
+        Some(ConnectionTotals {
+            open: connections.open(dpdk_wrap::rdtsc()),
+            capacity: connections.capacity(),
+            evicted: connections.evicted(),
+        })
+    }
+
     /// What mode l3's neighbour resolver did (`None`: another mode).
     pub fn resolver_stats(&self) -> Option<ResolverTotals> {
         self.resolver.as_ref().map(Resolver::totals)
@@ -696,7 +784,8 @@ impl Switch {
                 self.master_mac,
                 slaves,
                 states,
-                current.next_hops.resolved.clone(),
+                Some(current),
+                self.connections.as_ref(),
             )
         };
         drop(self.tables.update(build));
@@ -716,7 +805,8 @@ fn build_tables(
     master_mac: [u8; 6],
     slaves: &[Option<SlaveConf>],
     states: &Arc<SlaveStates>,
-    resolved: Neighbours,
+    current: Option<&Tables>,
+    connections: Option<&Arc<Connections>>,
 ) -> Tables {
     // Up to the last slave: the multicast fan-out walks this far.
     let end = slaves
@@ -747,8 +837,28 @@ fn build_tables(
             ),
         })
     });
+    let resolved = current.map_or_else(Neighbours::default, |c| c.next_hops.resolved.clone());
+    let filters = connections.map(|connections| {
+        let previous = current.and_then(|c| c.filters.as_deref());
+        Arc::new(FilterTables {
+            slaves: slaves
+                .iter()
+                .enumerate()
+                .map(|(i, slave)| {
+                    let wanted = slave_filters(slave.as_ref()?)?;
+                    let kept = previous.and_then(|p| p.slaves.get(i)?.clone());
+                    Some(
+                        kept.filter(|k| k.same_rules(&wanted))
+                            .unwrap_or_else(|| Arc::new(wanted)),
+                    )
+                })
+                .collect(),
+            connections: connections.clone(),
+        })
+    });
     Tables {
         next_hops: Arc::new(NextHops::new(l3.as_deref(), resolved)),
+        filters,
         l3,
         dispatch: Arc::new(Dispatch {
             flags: settings.flags,
@@ -1029,4 +1139,25 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// A slave's filters, or `None` if it has neither.
+fn slave_filters(slave: &SlaveConf) -> Option<SlaveFilters> {
+    let filter = |conf: &FilterConf| {
+        let net = |n: Option<(IpAddr, u8)>| n.map(|(address, prefix)| Net::new(address, prefix));
+        let rules = conf.rules.iter().map(|r| Rule {
+            action: r.action,
+            from: net(r.from),
+            to: net(r.to),
+            proto: r.proto,
+            from_ports: r.from_port,
+            to_ports: r.to_port,
+        });
+        Filter::new(rules.collect(), conf.default, conf.established)
+    };
+    let filters = SlaveFilters {
+        ingress: slave.ingress.as_ref().map(filter),
+        egress: slave.egress.as_ref().map(filter),
+    };
+    (filters.ingress.is_some() || filters.egress.is_some()).then_some(filters)
 }

@@ -199,6 +199,11 @@ impl Filter {
         self.established
     }
 
+    /// Whether `other` decides as this one does (its counts aside).
+    pub fn same_rules(&self, other: &Filter) -> bool {
+        (&self.rules, self.default, self.established) == (&other.rules, other.default, other.established)
+    }
+
     /// The hits of each rule, then of the default.
     pub fn hits(&self) -> impl Iterator<Item = u64> + '_ {
         self.hits.iter().map(|hits| hits.load(Relaxed))
@@ -210,6 +215,17 @@ impl Filter {
 pub struct SlaveFilters {
     pub ingress: Option<Filter>,
     pub egress: Option<Filter>,
+}
+
+impl SlaveFilters {
+    /// Whether `other` filters as these do (their counts aside).
+    pub fn same_rules(&self, other: &SlaveFilters) -> bool {
+        let same = |a: &Option<Filter>, b: &Option<Filter>| match (a, b) {
+            (Some(a), Some(b)) => a.same_rules(b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        same(&self.ingress, &other.ingress) && same(&self.egress, &other.egress)
+    }
 }
 
 /// Mode l3s: the filters of every slave (by `SlaveId`) and the connections they opened.
