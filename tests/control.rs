@@ -383,13 +383,15 @@ fn dpdk_telemetry_reads_ports_counters_and_addresses() {
 }
 
 #[test]
-fn ctl_shows_mode_l3_routes_and_neighbours() {
+fn ctl_shows_mode_l3_routes_neighbours_and_l3s_filters() {
     let dir = scratch_dir("control-l3");
     let socket = dir.join("ctl.sock");
     let toml = format!(
-        "mode = \"l3\"\nlcores = [1]\n[control]\nsocket = \"{}\"\n[phy]\nring = \"phy\"\nmac = \"02:00:00:00:00:01\"\n\
+        "mode = \"l3s\"\nlcores = [1]\n[control]\nsocket = \"{}\"\n[phy]\nring = \"phy\"\nmac = \"02:00:00:00:00:01\"\n\
          addresses = [\"10.0.0.1/24\"]\n[[route]]\nto = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\n\
-         [[neighbour]]\nip = \"10.0.0.254\"\nmac = \"02:00:00:00:00:fe\"\n",
+         [[neighbour]]\nip = \"10.0.0.254\"\nmac = \"02:00:00:00:00:fe\"\n\
+         [[slave]]\nname = \"a\"\nring = \"a\"\naddresses = [\"10.0.0.11/24\"]\n\
+         [slave.ingress]\ndefault = \"deny\"\nrules = [{{ action = \"allow\", proto = \"tcp\", to_port = 22 }}]\n",
         socket.display()
     );
     std::fs::write(dir.join("switch.toml"), toml).unwrap();
@@ -412,6 +414,24 @@ fn ctl_shows_mode_l3_routes_and_neighbours() {
         resolver,
         &json!({"requests": 0, "learned": 0, "released": 0, "dropped": 0})
     );
+    let filters = |port: u16| {
+        json!([
+            {"slave": "a", "direction": "ingress", "rule": format!("allow tcp from any to any port {port}"), "hits": 0},
+            {"slave": "a", "direction": "ingress", "rule": "default deny", "hits": 0}
+        ])
+    };
+    assert_eq!(ctl_json(&socket, &["show", "filters"])["filters"], filters(22));
+    let connections = &ctl_json(&socket, &["show", "stats"])["connections"];
+    assert_eq!(connections, &json!({"open": 0, "capacity": 65536, "evicted": 0}));
+    // A changed rule applies at once.
+    let text = std::fs::read_to_string(dir.join("switch.toml")).unwrap();
+    std::fs::write(
+        dir.join("switch.toml"),
+        text.replace("to_port = 22", "to_port = 2222"),
+    )
+    .unwrap();
+    assert_eq!(ctl_json(&socket, &["reload"])["applied"]["changed"], json!(["a"]));
+    assert_eq!(ctl_json(&socket, &["show", "filters"])["filters"], filters(2222));
     // A route added by reload applies at once.
     let text = std::fs::read_to_string(dir.join("switch.toml")).unwrap();
     std::fs::write(

@@ -80,6 +80,8 @@ pub enum Show {
     Neighbours,
     /// Mode l3: the master's local and connected networks and the configured routes
     Routes,
+    /// Mode l3s: every slave's filtering rules, each direction's default last, with hits
+    Filters,
     /// Every counter (drops by reason), of every port or of one, and each lcore's cycles
     Stats { port: Option<String> },
 }

@@ -35,6 +35,7 @@ pub fn run(args: &CtlArgs, socket: &Path) -> Result<String, String> {
         Request::ShowAddresses => render::addresses_table(result),
         Request::ShowNeighbours => render::neighbours_table(result),
         Request::ShowRoutes => render::routes_table(result),
+        Request::ShowFilters => render::filters_table(result),
         Request::ShowStats { .. } => render::stats_table(result),
         Request::SetPort { name, up } => {
             let was = if result["was_up"].as_bool() == Some(true) {
@@ -87,6 +88,7 @@ fn request_of(command: &CtlCommand) -> Request {
             what: Show::Neighbours,
         } => Request::ShowNeighbours,
         CtlCommand::Show { what: Show::Routes } => Request::ShowRoutes,
+        CtlCommand::Show { what: Show::Filters } => Request::ShowFilters,
         CtlCommand::Show {
             what: Show::Stats { port },
         } => Request::ShowStats { port: port.clone() },

@@ -56,6 +56,7 @@ impl<'a> Handler<'a> {
             Request::ShowAddresses => return Ok(addresses(&config())),
             Request::ShowNeighbours => return Ok(json!({ "neighbours": switch.neighbour_reports() })),
             Request::ShowRoutes => return Ok(json!({ "routes": switch.route_reports() })),
+            Request::ShowFilters => return Ok(json!({ "filters": switch.filter_reports() })),
             Request::ShowStats { port } => return self.stats(switch, port),
             Request::SetPort { name, up } => {
                 let was_up = switch.set_up(&name, up).map_err(|e| e.to_string())?;
@@ -126,6 +127,9 @@ impl<'a> Handler<'a> {
             *now = now.since(cleared);
         }
         let mut json = stats_json(&stats, &lcores, switch.tsc_hz());
+        if let Some(connections) = switch.connection_stats() {
+            json["connections"] = json!(connections);
+        }
         if let Some(resolver) = switch.resolver_stats() {
             json["resolver"] = json!(resolver);
         }

@@ -17,6 +17,8 @@ pub enum Request {
     ShowNeighbours,
     /// Mode l3: the routes.
     ShowRoutes,
+    /// Mode l3s: every slave's filtering rules with their hits.
+    ShowFilters,
     /// Every port's counters, or one port's; and each lcore's cycles.
     ShowStats {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,6 +47,13 @@ pub fn stats_table(stats: &Value) -> String {
         );
     }
     let tsc_hz = number(&stats["tsc_hz"]).max(1) as f64;
+    if let Some(c) = stats.get("connections") {
+        let _ = writeln!(
+            out,
+            "connections: {} open of {}, {} evicted",
+            c["open"], c["capacity"], c["evicted"]
+        );
+    }
     if let Some(r) = stats.get("resolver") {
         let _ = writeln!(
             out,
@@ -151,6 +158,23 @@ pub fn routes_table(result: &Value) -> String {
     for r in result["routes"].as_array().into_iter().flatten() {
         let text = |key: &str| r[key].as_str().unwrap_or("-").to_string();
         let _ = writeln!(out, "{:<44} {:<40} {}", text("to"), text("via"), text("kind"));
+    }
+    out
+}
+
+/// `show filters`: one line per rule (each direction's default last), with its hits.
+pub fn filters_table(result: &Value) -> String {
+    let mut out = format!("{:<16} {:<8} {:>12}  rule\n", "slave", "way", "hits");
+    for r in result["filters"].as_array().into_iter().flatten() {
+        let text = |key: &str| r[key].as_str().unwrap_or("-").to_string();
+        let hits = r["hits"].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<8} {hits:>12}  {}",
+            text("slave"),
+            text("direction"),
+            text("rule")
+        );
     }
     out
 }

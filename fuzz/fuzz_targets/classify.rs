@@ -1,7 +1,7 @@
 //! Any bytes through `classify` (whole, and as a chain whose first segment is a prefix), then
 //! through both L2 dispatch directions (and a guest's) under every port flag, one slave down,
-//! and through a guest's MAC rewrite, and mode l3's decisions and answers: no panic, and the
-//! invariants below hold.
+//! and through a guest's MAC rewrite, and mode l3's decisions and answers, and mode l3s's
+//! filters: no panic, and the invariants below hold.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
+use switch_core::filter::{Action, Connections, Filter, Filters, Flow, SlaveFilters};
 use switch_core::guest_mac::to_master;
 use switch_core::icmp::{no_route, UNREACHABLE_MAX};
 use switch_core::neighbour::{answer, learned, ANSWER_MAX};
@@ -92,9 +93,44 @@ fn routes() -> &'static Routes {
         let ip = |t: &str| t.parse().unwrap();
         Routes::new(
             &[(ip("10.0.0.100"), 24), (ip("2001:db8::100"), 64)],
-            &[(ip("0.0.0.0"), 0, ip("10.0.0.254")), (ip("::"), 0, ip("2001:db8::fe"))],
+            &[
+                (ip("0.0.0.0"), 0, ip("10.0.0.254")),
+                (ip("::"), 0, ip("2001:db8::fe")),
+            ],
         )
     })
+}
+
+/// Mode l3s: a filter denying everything but what slave 0 sends and its replies turns a
+/// verdict into itself or `Filtered`, never anything else; a flow is the frame's.
+fn check_filtered(sender: SlaveId, v: Verdict, data: &[u8]) {
+    static FILTERS: OnceLock<(Vec<Option<Arc<SlaveFilters>>>, Connections)> = OnceLock::new();
+    let (slaves, connections) = FILTERS.get_or_init(|| {
+        let deny = || Some(Filter::new(Vec::new(), Action::Deny, true));
+        let guarded = Arc::new(SlaveFilters {
+            ingress: deny(),
+            egress: None,
+        });
+        (
+            (0..SLAVES).map(|_| Some(guarded.clone())).collect(),
+            Connections::new(64, 10, 10),
+        )
+    });
+    let filters = Filters {
+        slaves,
+        connections,
+        now: 1,
+    };
+    for filtered in [filters.from_slave(sender, v, data), filters.from_phy(v, data)] {
+        assert!(
+            filtered == v || filtered == Verdict::Drop(DropReason::Filtered),
+            "{v:?} became {filtered:?}"
+        );
+    }
+    if let Some(flow) = Flow::of(data) {
+        assert_eq!(flow.reversed().reversed(), flow);
+        assert!(data.len() >= ETH_HLEN + 20);
+    }
 }
 
 /// Mode l3 both ways: a routed frame's next hop is on a connected network, an answered one
@@ -116,12 +152,17 @@ fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
         }
         _ => {}
     }
+    check_filtered(sender, v, data);
     for proxy in [false, true] {
         let v = d.from_phy_l3(routes(), proxy, data, data.len());
         check_verdict(d, v);
+        check_filtered(sender, v, data);
         if v == Verdict::Answer {
             let mut out = [0u8; ANSWER_MAX];
-            assert!(answer(data, &MASTER_MAC, &mut out).is_some(), "an answered frame asks something");
+            assert!(
+                answer(data, &MASTER_MAC, &mut out).is_some(),
+                "an answered frame asks something"
+            );
         }
     }
     let _ = learned(data);
@@ -173,7 +214,11 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         }
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
-        Verdict::Announce(_) | Verdict::Route(_) | Verdict::Gateway(_) | Verdict::Answer | Verdict::ToResolver => {
+        Verdict::Announce(_)
+        | Verdict::Route(_)
+        | Verdict::Gateway(_)
+        | Verdict::Answer
+        | Verdict::ToResolver => {
             panic!("from_slave gave {v:?}")
         }
     }
@@ -239,7 +284,13 @@ fn check_to_master(data: &[u8], whole: &Classified) {
     assert_eq!(own[..], data[6..12]);
     assert_eq!(frame[6..12], MASTER_MAC);
     let c = classify(&frame, frame.len()).unwrap();
-    assert_eq!(c, Classified { src: MASTER_MAC, ..*whole });
+    assert_eq!(
+        c,
+        Classified {
+            src: MASTER_MAC,
+            ..*whole
+        }
+    );
 }
 
 /// A guest's frame dispatches as a slave's, but for the RARP of a migrated guest.
@@ -292,17 +343,35 @@ fuzz_target!(|data: &[u8]| {
             check_from_slave(d, sender, c);
             check_from_guest(d, sender, c);
             // Deciding from the bytes, MACs first, is deciding from the classification.
-            assert_eq!(d.from_slave_frame(sender, data, data.len()), d.from_slave(sender, Some(c)));
-            assert_eq!(d.from_guest_frame(sender, data, data.len()), d.from_guest(sender, Some(c)));
+            assert_eq!(
+                d.from_slave_frame(sender, data, data.len()),
+                d.from_slave(sender, Some(c))
+            );
+            assert_eq!(
+                d.from_guest_frame(sender, data, data.len()),
+                d.from_guest(sender, Some(c))
+            );
             assert_eq!(d.from_phy_frame(data, data.len()), d.from_phy(Some(c)));
             check_from_phy(d, c);
             check_l3(d, sender, data);
         } else {
-            assert_eq!(d.from_slave_l3(routes(), 0, data, data.len()), Verdict::Drop(DropReason::Malformed));
+            assert_eq!(
+                d.from_slave_l3(routes(), 0, data, data.len()),
+                Verdict::Drop(DropReason::Malformed)
+            );
             assert_eq!(d.from_slave(0, None), Verdict::Drop(DropReason::Malformed));
-            assert_eq!(d.from_slave_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));
-            assert_eq!(d.from_guest_frame(0, data, data.len()), Verdict::Drop(DropReason::Malformed));
-            assert_eq!(d.from_phy_frame(data, data.len()), Verdict::Drop(DropReason::Malformed));
+            assert_eq!(
+                d.from_slave_frame(0, data, data.len()),
+                Verdict::Drop(DropReason::Malformed)
+            );
+            assert_eq!(
+                d.from_guest_frame(0, data, data.len()),
+                Verdict::Drop(DropReason::Malformed)
+            );
+            assert_eq!(
+                d.from_phy_frame(data, data.len()),
+                Verdict::Drop(DropReason::Malformed)
+            );
             assert_eq!(d.from_phy(None), Verdict::Drop(DropReason::Malformed));
         }
     }

@@ -233,7 +233,7 @@ impl Switch {
             SwitchError::Dpdk(e.with_hint(hint))
         })?;
 
-        let l3 = config.mode == Mode::L3;
+        let l3 = config.mode != Mode::L2;
         let context = OpenContext {
             eal,
             lcores,
