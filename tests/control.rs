@@ -412,7 +412,7 @@ fn ctl_shows_mode_l3_routes_neighbours_and_l3s_filters() {
     let resolver = &ctl_json(&socket, &["show", "stats"])["resolver"];
     assert_eq!(
         resolver,
-        &json!({"requests": 0, "learned": 0, "released": 0, "dropped": 0})
+        &json!({"requests": 0, "learned": 0, "released": 0, "dropped": 0, "unreachable": 0})
     );
     let filters = |port: u16| {
         json!([

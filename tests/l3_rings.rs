@@ -159,19 +159,10 @@ fn an_unknown_next_hop_is_resolved_with_arp_while_its_frames_wait() {
 }
 
 #[test]
-fn a_next_hop_that_never_answers_fails_after_three_requests_and_its_frames_are_counted() {
+fn a_next_hop_that_never_answers_fails_after_three_requests_and_its_frames_are_told_so() {
     let (_eal, sw) = start("l3_fail", L3);
-    inject(
-        &sw,
-        "a",
-        &[udp4(
-            MASTER,
-            MASTER,
-            [10, 0, 0, 11],
-            [10, 0, 0, 60],
-            b"nobody home",
-        )],
-    );
+    let lost = udp4(MASTER, MASTER, [10, 0, 0, 11], [10, 0, 0, 60], b"nobody home");
+    inject(&sw, "a", std::slice::from_ref(&lost));
     wait_until(
         || sw.resolver_stats().unwrap().dropped == 1,
         || format!("{:?}", sw.resolver_stats()),
@@ -179,6 +170,31 @@ fn a_next_hop_that_never_answers_fails_after_three_requests_and_its_frames_are_c
     let request = arp(BROADCAST, MASTER, 1, [10, 0, 0, 100], [10, 0, 0, 60]);
     assert_eq!(take(&sw, "phy"), vec![request.clone(), request.clone(), request]);
     assert_eq!(sw.resolver_stats().unwrap().requests, 3);
+    // Its sender hears "host unreachable" from the master, quoting the header and 8 bytes, as
+    // the kernel's stack answers (no DF); and again for a frame sent while it stays failed.
+    let mut header =
+        etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::ICMP, [10, 0, 0, 100], [10, 0, 0, 11])
+            .unwrap();
+    header.dont_fragment = false;
+    let mut host_unreachable = Vec::new();
+    etherparse::PacketBuilder::ethernet2(MASTER, MASTER)
+        .ip(etherparse::IpHeaders::Ipv4(header, Default::default()))
+        .icmpv4_raw(3, 1, [0; 4])
+        .write(&mut host_unreachable, &lost[14..14 + 28])
+        .unwrap();
+    wait_until(
+        || sw.stats()["a"].tx_packets == 1,
+        || format!("{:?}", sw.stats()["a"]),
+    );
+    assert_eq!(take(&sw, "a"), vec![host_unreachable.clone()]);
+    inject(&sw, "a", std::slice::from_ref(&lost));
+    wait_until(
+        || sw.stats()["a"].tx_packets == 2,
+        || format!("{:?}", sw.resolver_stats()),
+    );
+    assert_eq!(take(&sw, "a"), vec![host_unreachable]);
+    let totals = sw.resolver_stats().unwrap();
+    assert_eq!((totals.dropped, totals.unreachable), (2, 2));
     finish(sw);
 }
 

@@ -57,8 +57,8 @@ pub fn stats_table(stats: &Value) -> String {
     if let Some(r) = stats.get("resolver") {
         let _ = writeln!(
             out,
-            "resolver: {} requests, {} learned, {} frames released, {} dropped",
-            r["requests"], r["learned"], r["released"], r["dropped"]
+            "resolver: {} requests, {} learned, {} frames released, {} dropped, {} told unreachable",
+            r["requests"], r["learned"], r["released"], r["dropped"], r["unreachable"]
         );
     }
     for l in stats["lcores"].as_array().into_iter().flatten() {

@@ -11,7 +11,7 @@ use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
 use switch_core::filter::{Action, Connections, Filter, Filters, Flow, SlaveFilters};
 use switch_core::guest_mac::to_master;
-use switch_core::icmp::{no_route, UNREACHABLE_MAX};
+use switch_core::icmp::{unreachable, Unreachable, UNREACHABLE_MAX};
 use switch_core::neighbour::{answer, learned, ANSWER_MAX};
 use switch_core::routes::{Route, Routes};
 use switch_core::state::SlaveStates;
@@ -168,8 +168,11 @@ fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
     let _ = learned(data);
     // An ICMP error about any frame, of either family, fits its buffer and quotes the frame.
     let mut error = [0u8; UNREACHABLE_MAX];
-    for source in [Key::V4(0x0a00_0064), Key::V6(0x2001_0db8 << 96 | 0x100)] {
-        if let Some(len) = no_route(data, source, &MASTER_MAC, &mut error) {
+    for (source, why) in [Key::V4(0x0a00_0064), Key::V6(0x2001_0db8 << 96 | 0x100)]
+        .into_iter()
+        .zip([Unreachable::NoRoute, Unreachable::Host])
+    {
+        if let Some(len) = unreachable(data, why, source, &MASTER_MAC, &mut error) {
             assert_eq!(&error[0..6], &data[6..12]);
             assert!(len > ETH_HLEN + 20);
         }

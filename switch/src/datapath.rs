@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, Ring, BURST};
-use switch_core::classify::Key;
 use switch_core::classify::ETH_HLEN;
+use switch_core::classify::{classify, Key};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::filter::{Connections, Filters, SlaveFilters};
 use switch_core::guest_mac::{self, GuestMacs};
-use switch_core::icmp::{self, UNREACHABLE_MAX};
+use switch_core::icmp::{self, Unreachable, UNREACHABLE_MAX};
 use switch_core::neighbour::{self, Neighbours, ANSWER_MAX};
 use switch_core::routes::{GatewayId, Routes};
 use switch_core::table::SlaveId;
@@ -219,10 +219,20 @@ pub struct Worker {
     out: Outputs,
     tables: Arc<Published<Tables>>,
     changes: Receiver<LcoreChange>,
-    /// Mode l3, on the first lcore: what the neighbour resolver sends on the phy.
-    outbox: Option<Ring>,
+    /// Mode l3, on the first lcore: what the neighbour resolver sends on the phy, and to
+    /// slaves (its ICMP errors).
+    outbox: Option<ResolverOutbox>,
     /// The longest sleep after a round that brought nothing (zero: never sleeps).
     idle_sleep_max: Duration,
+}
+
+/// What the neighbour resolver hands the first lcore to send.
+#[derive(Clone)]
+pub struct ResolverOutbox {
+    /// Requests and released frames, for the phy.
+    pub to_phy: Ring,
+    /// ICMP errors, each for the slave owning its destination.
+    pub to_slaves: Ring,
 }
 
 /// Frames waiting for one destination port: this lcore's tx queue on it, the batch, what the
@@ -290,16 +300,23 @@ pub struct PortMap {
 const ICMP_PER_SECOND: u64 = 100;
 const ICMP_BURST: u64 = 10;
 
-/// A token bucket for an lcore's ICMP errors.
-struct IcmpBudget {
+/// A token bucket for the ICMP errors of an lcore (or of the resolver).
+pub(crate) struct IcmpBudget {
     tokens: u64,
     /// When the last token was earned (TSC).
     since: u64,
 }
 
 impl IcmpBudget {
+    pub(crate) fn new() -> IcmpBudget {
+        IcmpBudget {
+            tokens: ICMP_BURST,
+            since: rdtsc(),
+        }
+    }
+
     /// Takes a token if there is one.
-    fn take(&mut self, tsc_hz: u64) -> bool {
+    pub(crate) fn take(&mut self, tsc_hz: u64) -> bool {
         let now = rdtsc();
         let earned = now.wrapping_sub(self.since) * ICMP_PER_SECOND / tsc_hz.max(1);
         if earned > 0 {
@@ -357,10 +374,7 @@ impl Outputs {
             mirror: None,
             mirrored: NO_PORT,
             now: rdtsc(),
-            icmp: IcmpBudget {
-                tokens: ICMP_BURST,
-                since: rdtsc(),
-            },
+            icmp: IcmpBudget::new(),
         }
     }
 
@@ -643,10 +657,29 @@ impl Outputs {
             return;
         }
         let mut error = [0u8; UNREACHABLE_MAX];
-        let made = icmp::no_route(m.data(), source, &self.map.master_mac, &mut error)
-            .and_then(|len| self.map.pool.frame(&error[..len]).ok());
+        let made = icmp::unreachable(
+            m.data(),
+            Unreachable::NoRoute,
+            source,
+            &self.map.master_mac,
+            &mut error,
+        )
+        .and_then(|len| self.map.pool.frame(&error[..len]).ok());
         if let Some(reply) = made {
             self.deliver(to, reply, false, counters);
+        }
+    }
+
+    /// Sends `m`, a frame the switch made, to the slave owning its destination address (none:
+    /// freed).
+    #[cold]
+    fn deliver_to_owner(&mut self, m: Mbuf, tables: &Tables, counters: &LcoreCounters) {
+        let owner = classify(m.data(), m.pkt_len() as usize)
+            .and_then(|c| c.dst_key)
+            .and_then(|key| tables.dispatch.table.lookup(key));
+        match owner {
+            Some(slave) => self.deliver(self.first_slave + usize::from(slave), m, false, counters),
+            None => self.discard(m),
         }
     }
 
@@ -745,7 +778,7 @@ impl Worker {
         tables: Arc<Published<Tables>>,
         changes: Receiver<LcoreChange>,
         idle_sleep_max: Duration,
-        outbox: Option<Ring>,
+        outbox: Option<ResolverOutbox>,
     ) -> Worker {
         Worker {
             busy: polls.len(),
@@ -808,9 +841,14 @@ impl Worker {
                 }
             }
             if let Some(outbox) = &self.outbox {
-                if outbox.dequeue(&mut batch) > 0 {
+                if outbox.to_phy.dequeue(&mut batch) > 0 {
                     for m in batch.drain() {
                         self.out.deliver(PHY, m, false, counters);
+                    }
+                }
+                if outbox.to_slaves.dequeue(&mut batch) > 0 {
+                    for m in batch.drain() {
+                        self.out.deliver_to_owner(m, tables, counters);
                     }
                 }
             }

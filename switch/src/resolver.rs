@@ -6,7 +6,8 @@
 //! next hop from the master's address and MAC (ARP, ND), keeps the frames waiting for it in a
 //! small bounded queue, and once the answer comes sends them in order and publishes the
 //! learned MAC in the lcores' tables. Entries age: incomplete (asked, up to `TRIES` times a
-//! `RETRY` apart, then failed: its frames dropped and counted), reachable (for
+//! `RETRY` apart, then failed: its frames dropped and counted, each answered to its sender
+//! with an ICMP "host unreachable" as the master's stack does), reachable (for
 //! `REACHABLE_FOR`), then stale (still used, asked again; gone if unanswered).
 
 use std::collections::{HashMap, VecDeque};
@@ -21,9 +22,10 @@ use conf::L3Conf;
 use dpdk_wrap::{Mbuf, MbufBatch, Mempool, Published, Ring};
 use parking_lot::Mutex;
 use switch_core::classify::{classify, Key};
+use switch_core::icmp::{self, Unreachable, UNREACHABLE_MAX};
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
-use crate::datapath::{readdressed, NextHops, Tables};
+use crate::datapath::{readdressed, IcmpBudget, NextHops, ResolverOutbox, Tables};
 
 /// Frames that wait for one next hop, at most (more are dropped and counted).
 const QUEUE_MAX: usize = 16;
@@ -48,6 +50,8 @@ pub struct ResolverTotals {
     pub released: u64,
     /// Frames dropped: their next hop failed, or its queue was full.
     pub dropped: u64,
+    /// ICMP "host unreachable" errors sent back for the frames of a failed next hop.
+    pub unreachable: u64,
 }
 
 /// One neighbour as `show neighbours` gives it.
@@ -67,6 +71,7 @@ struct Counters {
     learned: AtomicU64,
     released: AtomicU64,
     dropped: AtomicU64,
+    unreachable: AtomicU64,
 }
 
 enum State {
@@ -105,14 +110,16 @@ pub struct Resolver {
 
 impl Resolver {
     /// Starts the thread: frames arrive on `inbox`, requests and released frames leave on
-    /// `outbox` (for the phy), learned MACs are published in `tables`.
+    /// `outbox` (for the phy; its ICMP errors for the slaves), learned MACs are published in
+    /// `tables`.
     pub fn start(
         inbox: Ring,
-        outbox: Ring,
+        outbox: ResolverOutbox,
         tables: Arc<Published<Tables>>,
         l3: &L3Conf,
         master_mac: [u8; 6],
         pool: Mempool,
+        tsc_hz: u64,
     ) -> Resolver {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
@@ -125,6 +132,8 @@ impl Resolver {
             master_mac,
             pool,
             entries: HashMap::new(),
+            icmp: IcmpBudget::new(),
+            tsc_hz,
             counters: counters.clone(),
             reports: reports.clone(),
         };
@@ -159,6 +168,7 @@ impl Resolver {
             learned: c.learned.load(Relaxed),
             released: c.released.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
+            unreachable: c.unreachable.load(Relaxed),
         }
     }
 
@@ -187,13 +197,16 @@ fn address(key: Key) -> std::net::IpAddr {
 /// The resolver thread's state.
 struct Work {
     inbox: Ring,
-    outbox: Ring,
+    outbox: ResolverOutbox,
     tables: Arc<Published<Tables>>,
     /// The master's addresses: a request for a next hop comes from the one on its network.
     sources: Vec<(std::net::IpAddr, u8)>,
     master_mac: [u8; 6],
     pool: Mempool,
     entries: HashMap<Key, Entry>,
+    /// The ICMP errors' rate limit, as an lcore's.
+    icmp: IcmpBudget,
+    tsc_hz: u64,
     counters: Arc<Counters>,
     reports: Arc<Mutex<Vec<NeighbourReport>>>,
 }
@@ -272,7 +285,7 @@ impl Work {
             State::Reachable { mac, .. } | State::Stale { mac, .. } => return self.send_to(m, &mac),
             State::Failed { since } if now.duration_since(since) < FAILED_FOR => {
                 self.counters.dropped.fetch_add(1, Relaxed);
-                return;
+                return self.unreachable(&m);
             }
             // Failed long enough ago to try again, or new.
             State::Failed { .. } | State::Incomplete { tries: 0, .. } => {
@@ -316,13 +329,12 @@ impl Work {
         let mut ask = Vec::new();
         // `gone`: an entry failed or went.
         let (mut changed, mut gone) = (false, false);
-        let mut dropped = 0;
+        let mut failed = Vec::new();
         self.entries.retain(|ip, entry| {
             match &mut entry.state {
                 State::Incomplete { asked, tries } if now.duration_since(*asked) >= RETRY => {
                     if *tries >= TRIES {
-                        dropped += entry.waiting.len() as u64;
-                        entry.waiting.clear();
+                        failed.extend(entry.waiting.drain(..));
                         entry.state = State::Failed { since: now };
                         gone = true;
                     } else {
@@ -354,8 +366,11 @@ impl Work {
             }
             true
         });
-        self.counters.dropped.fetch_add(dropped, Relaxed);
-        let moved = gone || dropped > 0 || !ask.is_empty();
+        self.counters.dropped.fetch_add(failed.len() as u64, Relaxed);
+        let moved = gone || !failed.is_empty() || !ask.is_empty();
+        for m in failed {
+            self.unreachable(&m);
+        }
         for ip in ask {
             self.request(ip);
         }
@@ -393,6 +408,31 @@ impl Work {
         }
     }
 
+    /// Tells the sender of `m`, whose next hop failed, with an ICMP(v6) "host unreachable"
+    /// from the master's address of its family, within the rate limit.
+    fn unreachable(&mut self, m: &Mbuf) {
+        let family_v4 = m.data().get(12..14) == Some(&[0x08, 0x00]);
+        let Some(&(source, _)) = self.sources.iter().find(|(a, _)| a.is_ipv4() == family_v4) else {
+            return;
+        };
+        if !self.icmp.take(self.tsc_hz) {
+            return;
+        }
+        let mut error = [0u8; UNREACHABLE_MAX];
+        let made = icmp::unreachable(
+            m.data(),
+            Unreachable::Host,
+            Key::from(source),
+            &self.master_mac,
+            &mut error,
+        )
+        .and_then(|len| self.pool.frame(&error[..len]).ok());
+        if let Some(error) = made {
+            self.counters.unreachable.fetch_add(1, Relaxed);
+            self.enqueue(&self.outbox.to_slaves, error);
+        }
+    }
+
     /// `m` to the phy with `mac` as destination and the master's as source.
     fn send_to(&mut self, m: Mbuf, mac: &[u8; 6]) {
         match readdressed(m, mac, &self.master_mac, &self.pool) {
@@ -404,9 +444,14 @@ impl Work {
     }
 
     fn send(&mut self, m: Mbuf) {
+        self.enqueue(&self.outbox.to_phy, m);
+    }
+
+    /// `m` on `ring`; a full ring drops it, counted.
+    fn enqueue(&self, ring: &Ring, m: Mbuf) {
         let mut one = MbufBatch::new();
         let _ = one.push(m);
-        self.outbox.enqueue(&mut one);
+        ring.enqueue(&mut one);
         let refused = one.free_all() as u64;
         self.counters.dropped.fetch_add(refused, Relaxed);
     }

@@ -26,8 +26,8 @@ use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{
-    FilterTables, L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, Role, Tables, Worker,
-    FLUSH_AFTER, PHY,
+    FilterTables, L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, ResolverOutbox, Role,
+    Tables, Worker, FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
 use crate::resolver::{NeighbourReport, Resolver, ResolverTotals};
@@ -313,11 +313,14 @@ impl Switch {
             epochs.clone(),
         ));
         // Mode l3: the resolver's rings, from the lcores and back to the first one (which sends
-        // what the resolver made or released on the phy).
+        // what the resolver made or released on the phy, and its ICMP errors to the slaves).
         let resolver_rings = match l3 {
             true => Some((
                 Ring::create(eal, "ipvsw_resolver_in", RING_SIZE)?,
-                Ring::create(eal, "ipvsw_resolver_out", RING_SIZE)?,
+                ResolverOutbox {
+                    to_phy: Ring::create(eal, "ipvsw_resolver_out", RING_SIZE)?,
+                    to_slaves: Ring::create(eal, "ipvsw_resolver_back", RING_SIZE)?,
+                },
             )),
             false => None,
         };
@@ -367,6 +370,7 @@ impl Switch {
                 &config.l3,
                 master_mac,
                 pool.clone(),
+                eal.tsc_hz(),
             )
         });
         tracing::info!(

@@ -1,5 +1,6 @@
 //! The ICMP and ICMPv6 "destination unreachable" a router sends back when it cannot forward a
-//! frame, from the master's address and MAC, built into a fixed buffer: no allocation.
+//! frame (no route, or a next hop that does not answer), from the master's address and MAC,
+//! built into a fixed buffer: no allocation.
 
 use std::net::Ipv6Addr;
 
@@ -13,17 +14,36 @@ const QUOTED_V6: usize = 512;
 pub const UNREACHABLE_MAX: usize = ETH_HLEN + 40 + 8 + QUOTED_V6;
 
 const IPPROTO_ICMP: u8 = 1;
-/// ICMP destination unreachable, code 0: network unreachable.
-const ICMP_UNREACHABLE: [u8; 2] = [3, 0];
-/// ICMPv6 destination unreachable, code 0: no route to destination.
-const ICMPV6_UNREACHABLE: [u8; 2] = [1, 0];
 
-/// "No route" for the untagged IP `frame` (of which `frame` holds the first bytes), to its
-/// sender, from `source` (the master's address of its family) and `master`'s MAC; `None` for
-/// what gets no error: not IP, an ICMP error itself, from an unspecified or multicast source,
-/// or a source of the other family than `source`.
-pub fn no_route(
+/// Why a frame could not be forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No route to its destination.
+    NoRoute,
+    /// Its next hop did not answer ARP/ND (the kernel's "host unreachable" / "address
+    /// unreachable").
+    Host,
+}
+
+impl Unreachable {
+    /// ICMP destination unreachable (type 3), code 0 network or 1 host unreachable.
+    fn icmp(self) -> [u8; 2] {
+        [3, if self == Unreachable::NoRoute { 0 } else { 1 }]
+    }
+
+    /// ICMPv6 destination unreachable (type 1), code 0 no route or 3 address unreachable.
+    fn icmpv6(self) -> [u8; 2] {
+        [1, if self == Unreachable::NoRoute { 0 } else { 3 }]
+    }
+}
+
+/// The error `why` for the untagged IP `frame` (of which `frame` holds the first bytes), to
+/// its sender, from `source` (the master's address of its family) and `master`'s MAC; `None`
+/// for what gets no error: not IP, an ICMP error itself, from an unspecified or multicast
+/// source, or a source of the other family than `source`.
+pub fn unreachable(
     frame: &[u8],
+    why: Unreachable,
     source: Key,
     master: &[u8; 6],
     out: &mut [u8; UNREACHABLE_MAX],
@@ -74,7 +94,7 @@ pub fn no_route(
             header[10..12].copy_from_slice(&sum.to_be_bytes());
             let icmp = &mut out[ETH_HLEN + 20..ETH_HLEN + total];
             icmp[..8].fill(0);
-            icmp[..2].copy_from_slice(&ICMP_UNREACHABLE);
+            icmp[..2].copy_from_slice(&why.icmp());
             icmp[8..].copy_from_slice(quote);
             let sum = ones_complement(&[icmp]);
             icmp[2..4].copy_from_slice(&sum.to_be_bytes());
@@ -97,7 +117,7 @@ pub fn no_route(
             header[24..40].copy_from_slice(&sender);
             let icmp = &mut out[ETH_HLEN + 40..ETH_HLEN + 40 + icmp_len];
             icmp[..8].fill(0);
-            icmp[..2].copy_from_slice(&ICMPV6_UNREACHABLE);
+            icmp[..2].copy_from_slice(&why.icmpv6());
             icmp[8..].copy_from_slice(quote);
             let sum = icmpv6_checksum(
                 &Ipv6Addr::from(source.to_be_bytes()),

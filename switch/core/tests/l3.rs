@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use common::*;
 use etherparse::{EtherType, IpHeaders, IpNumber, Ipv4Header, PacketBuilder};
 use switch_core::dispatch::{DropReason, Verdict};
-use switch_core::icmp::{no_route, UNREACHABLE_MAX};
+use switch_core::icmp::{unreachable, Unreachable, UNREACHABLE_MAX};
 use switch_core::neighbour::{answer, learned, request, ANSWER_MAX, REQUEST_MAX};
 use switch_core::routes::Routes;
 use switch_core::PortFlags;
@@ -323,10 +323,36 @@ fn requests_are_built_and_answers_learned() {
 }
 
 #[test]
+fn a_next_hop_that_never_answered_is_told_as_host_unreachable() {
+    let mut out = [0u8; UNREACHABLE_MAX];
+    let frame = to4(EXTERNAL_V4);
+    let len = unreachable(&frame, Unreachable::Host, v4(MASTER_V4), &MASTER_MAC, &mut out).unwrap();
+    let mut header = Ipv4Header::new(0, 64, IpNumber::ICMP, MASTER_V4.octets(), SLAVE0_V4.octets()).unwrap();
+    header.dont_fragment = false;
+    let mut expected = Vec::new();
+    PacketBuilder::ethernet2(MASTER_MAC, MASTER_MAC)
+        .ip(IpHeaders::Ipv4(header, Default::default()))
+        .icmpv4_raw(3, 1, [0; 4])
+        .write(&mut expected, &frame[14..14 + 20 + 8])
+        .unwrap();
+    assert_eq!(&out[..len], &expected[..]);
+    // IPv6: "address unreachable", quoting the whole (short) packet.
+    let v6 = ipv6_frame(MASTER_MAC, MASTER_MAC, SLAVE0_V6, EXTERNAL_V6);
+    let len = unreachable(&v6, Unreachable::Host, v6_key(MASTER_V6), &MASTER_MAC, &mut out).unwrap();
+    let mut expected = Vec::new();
+    PacketBuilder::ethernet2(MASTER_MAC, MASTER_MAC)
+        .ipv6(MASTER_V6.octets(), SLAVE0_V6.octets(), 64)
+        .icmpv6_raw(1, 3, [0; 4])
+        .write(&mut expected, &v6[14..])
+        .unwrap();
+    assert_eq!(&out[..len], &expected[..]);
+}
+
+#[test]
 fn no_route_is_told_with_icmp_quoting_the_frame() {
     let mut out = [0u8; UNREACHABLE_MAX];
     let frame = to4(EXTERNAL_V4);
-    let len = no_route(&frame, v4(MASTER_V4), &MASTER_MAC, &mut out).unwrap();
+    let len = unreachable(&frame, Unreachable::NoRoute, v4(MASTER_V4), &MASTER_MAC, &mut out).unwrap();
     // Without DF, as Linux sends its ICMP errors.
     let mut header = Ipv4Header::new(0, 64, IpNumber::ICMP, MASTER_V4.octets(), SLAVE0_V4.octets()).unwrap();
     header.dont_fragment = false;
@@ -339,7 +365,19 @@ fn no_route_is_told_with_icmp_quoting_the_frame() {
     assert_eq!(&out[..len], &expected[..]);
     // An ICMP error gets none, nor a frame from 0.0.0.0.
     let error = &out[..len].to_vec();
-    assert_eq!(no_route(error, v4(MASTER_V4), &MASTER_MAC, &mut out), None);
+    assert_eq!(
+        unreachable(error, Unreachable::NoRoute, v4(MASTER_V4), &MASTER_MAC, &mut out),
+        None
+    );
     let unspecified = ipv4_frame(MASTER_MAC, MASTER_MAC, Ipv4Addr::UNSPECIFIED, EXTERNAL_V4);
-    assert_eq!(no_route(&unspecified, v4(MASTER_V4), &MASTER_MAC, &mut out), None);
+    assert_eq!(
+        unreachable(
+            &unspecified,
+            Unreachable::NoRoute,
+            v4(MASTER_V4),
+            &MASTER_MAC,
+            &mut out
+        ),
+        None
+    );
 }
