@@ -213,3 +213,36 @@ fn a_routed_chained_jumbo_frame_keeps_all_its_bytes() {
     let stats = finish(sw);
     assert_eq!((stats["phy"].tx_packets, stats["phy"].tx_bytes), (1, 3000));
 }
+
+/// The wire asking for slave a's address.
+fn who_has_a() -> Vec<u8> {
+    arp(BROADCAST, OUTSIDE, 1, [10, 0, 0, 254], [10, 0, 0, 11])
+}
+
+#[test]
+fn the_wire_asking_for_a_slave_is_not_answered_and_reaches_the_slave() {
+    // The kernel's way: the router routes the slaves' network via the master.
+    let (_eal, sw) = start("l3_no_proxy", L3);
+    inject(&sw, "phy", &[who_has_a()]);
+    assert!(take(&sw, "phy").is_empty());
+    assert_eq!(take(&sw, "a"), vec![who_has_a()]);
+    finish(sw);
+}
+
+#[test]
+fn with_proxy_neighbour_the_wire_asking_for_a_slave_is_answered_with_the_masters_mac() {
+    let proxy = L3.replace(
+        "addresses = [\"10.0.0.100/24\"",
+        "proxy_neighbour = true\naddresses = [\"10.0.0.100/24\"",
+    );
+    let (_eal, sw) = start("l3_proxy", &proxy);
+    let for_nobody = arp(BROADCAST, OUTSIDE, 1, [10, 0, 0, 254], [10, 0, 0, 77]);
+    inject(&sw, "phy", &[who_has_a(), for_nobody]);
+    // a's address answered with the master's MAC, on the wire; nobody's address not at all.
+    assert_eq!(
+        take(&sw, "phy"),
+        vec![arp(OUTSIDE, MASTER, 2, [10, 0, 0, 11], [10, 0, 0, 254])]
+    );
+    assert!(take(&sw, "a").is_empty());
+    finish(sw);
+}
