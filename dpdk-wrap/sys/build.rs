@@ -54,11 +54,15 @@ fn main() {
         .header("wrapper.h")
         .clang_args(&cflags)
         .allowlist_function(
-            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost|tel|pdump).*",
+            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|vdev|dev|lcore|socket|strerror|get_tsc|get_next_lcore|get_main_lcore|rdtsc|delay|version|vhost|tel|pdump|lpm).*",
         )
         .allowlist_function("dpdk_sys_errno")
-        .allowlist_type("rte_(eth|mbuf|mempool|ring|ether|vhost|tel).*")
-        .allowlist_var("RTE_(PKTMBUF|MBUF|MAX|ETH|RING|MEMPOOL|ETHER|VHOST|TEL).*")
+        .allowlist_type("rte_(eth|mbuf|mempool|ring|ether|vhost|tel|lpm_config).*")
+        .allowlist_var("RTE_(PKTMBUF|MBUF|MAX|ETH|RING|MEMPOOL|ETHER|VHOST|TEL|LPM_LOOKUP).*")
+        // Its 16 M-entry table is DPDK's business: the lpm_vs_trie example holds a pointer.
+        .opaque_type("rte_lpm")
+        // Takes an SSE vector by value: no Rust FFI type for it (lookup_bulk serves).
+        .blocklist_function("rte_lpm_lookupx4")
         .allowlist_var("rte_eth_devices")
         // Packed structs that contain an align(2) type do not compile in Rust.
         .blocklist_type("rte_arp_hdr|rte_arp_ipv4")

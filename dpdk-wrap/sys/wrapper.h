@@ -17,6 +17,7 @@
 #include <rte_vhost.h>
 #include <rte_telemetry.h>
 #include <rte_pdump.h>
+#include <rte_lpm.h>
 
 /* rte_errno is a thread-local variable: stable Rust cannot read extern TLS. */
 int dpdk_sys_errno(void);
