@@ -9,7 +9,7 @@ use crate::classify::{
 };
 use crate::dispatch::{Dispatch, DropReason, Verdict};
 use crate::neighbour::{self, Solicitation};
-use crate::routes::{Route, Routes};
+use crate::routes::{Route, Routes, Toward};
 use crate::table::SlaveId;
 use crate::PortFlags;
 
@@ -79,10 +79,10 @@ impl Dispatch {
         if let Some(local) = self.local(destination) {
             return local;
         }
-        match routes.lookup_indexed(destination) {
-            Some((Route::Local, _)) => Verdict::Host(DropReason::NoHost),
-            Some((Route::Connected, _)) => Verdict::Route(destination),
-            Some((Route::Via(_), gateway)) => Verdict::Gateway(gateway),
+        match routes.toward(destination) {
+            Some(Toward::Local) => Verdict::Host(DropReason::NoHost),
+            Some(Toward::Connected) => Verdict::Route(destination),
+            Some(Toward::Gateway(gateway)) => Verdict::Gateway(gateway),
             None => Verdict::Drop(DropReason::NoRoute),
         }
     }

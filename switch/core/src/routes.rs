@@ -23,6 +23,14 @@ pub enum Route {
 /// A configured route's gateway, as a small index: the lcores keep its MAC in a vector by it.
 pub type GatewayId = u32;
 
+/// Where a destination goes, as `Routes::toward` tells it from the trie's leaf alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toward {
+    Local,
+    Connected,
+    Gateway(GatewayId),
+}
+
 /// The routes of both families.
 #[derive(Default)]
 pub struct Routes {
@@ -65,7 +73,7 @@ impl Routes {
         table
     }
 
-    /// The leaf naming `route`.
+    /// The leaf naming `route`: its kind and its index.
     fn leaf(&mut self, route: Route) -> Slot {
         let at = match self.routes.iter().position(|r| *r == route) {
             Some(at) => at,
@@ -74,24 +82,46 @@ impl Routes {
                 self.routes.len() - 1
             }
         };
-        Slot::try_from(at + 1).expect("fewer routes than slot values")
+        let kind = match route {
+            Route::Local => LOCAL,
+            Route::Connected => CONNECTED,
+            Route::Via(_) => VIA,
+        };
+        kind | Slot::try_from(at)
+            .ok()
+            .filter(|&at| at <= INDEX)
+            .expect("fewer than 2^29 routes")
     }
 
     /// The route of the longest prefix holding `destination`.
     #[inline]
     pub fn lookup(&self, destination: Key) -> Option<Route> {
-        self.lookup_indexed(destination).map(|(route, _)| route)
+        let leaf = self.leaf_of(destination);
+        match leaf & KIND {
+            EMPTY => None,
+            _ => self.routes.get((leaf & INDEX) as usize).copied(),
+        }
     }
 
-    /// As `lookup`, with the route's index: a `Via`'s `GatewayId`.
+    /// Where `destination` goes, from its leaf alone (no route read): what a frame's
+    /// decision needs.
     #[inline(always)]
-    pub fn lookup_indexed(&self, destination: Key) -> Option<(Route, GatewayId)> {
-        let leaf = match destination {
+    pub fn toward(&self, destination: Key) -> Option<Toward> {
+        let leaf = self.leaf_of(destination);
+        match leaf & KIND {
+            LOCAL => Some(Toward::Local),
+            CONNECTED => Some(Toward::Connected),
+            VIA => Some(Toward::Gateway(leaf & INDEX)),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn leaf_of(&self, destination: Key) -> Slot {
+        match destination {
             Key::V4(a) => self.v4.lookup(a),
             Key::V6(a) => self.v6.lookup(a),
-        };
-        let index = leaf.wrapping_sub(1);
-        self.routes.get(index as usize).map(|&route| (route, index))
+        }
     }
 
     /// The gateway `id` names.
@@ -162,11 +192,16 @@ impl Bits for u128 {
     }
 }
 
-/// A trie slot: `EMPTY` (no route), a leaf (route index + 1) or, with `CHUNK`, the index of the
-/// chunk of 256 slots below it.
+/// A trie slot: `EMPTY` (no route), a leaf (its route's kind in `KIND`, its index in `INDEX`)
+/// or, with `CHUNK`, the index of the chunk of 256 slots below it.
 type Slot = u32;
 const EMPTY: Slot = 0;
 const CHUNK: Slot = 1 << 31;
+const KIND: Slot = 3 << 29;
+const LOCAL: Slot = 1 << 29;
+const CONNECTED: Slot = 2 << 29;
+const VIA: Slot = 3 << 29;
+const INDEX: Slot = (1 << 29) - 1;
 const ROOT_BITS: u8 = 16;
 const CHUNK_BITS: u8 = 8;
 const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
