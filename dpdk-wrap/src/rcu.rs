@@ -146,9 +146,7 @@ impl<T: Send + Sync> Published<T> {
         // has passed a quiescent point since.
         *unsafe { Box::from_raw(old) }
     }
-}
 
-impl<T: Send + Sync> Published<T> {
     /// `look` at the current value, for a writer's side that is no reader (no replacement
     /// happens meanwhile).
     pub fn with<R>(&self, look: impl FnOnce(&T) -> R) -> R {

@@ -9,7 +9,7 @@ use dpdk_sys::rte_ring;
 
 use crate::eal::Eal;
 use crate::error::{c_string, DpdkError, Result};
-use crate::mbuf::MbufBatch;
+use crate::mbuf::{Mbuf, MbufBatch};
 
 /// A ring of mbufs. Clones share it; the ring is freed with the last clone.
 #[derive(Clone)]
@@ -71,6 +71,13 @@ impl Ring {
         } as usize;
         batch.consumed(done);
         done
+    }
+
+    /// Enqueues one packet; a full ring frees it: `false`.
+    pub fn enqueue_one(&self, m: Mbuf) -> bool {
+        let mut one = MbufBatch::new();
+        let _ = one.push(m);
+        self.enqueue(&mut one) == 1
     }
 
     /// Moves up to the batch's free room of packets out of the ring.

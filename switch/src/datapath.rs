@@ -686,14 +686,12 @@ impl Outputs {
     /// Hands `m` to the neighbour resolver; if its queue is full, `m` is dropped and counted.
     #[cold]
     fn hand_to_resolver(&mut self, m: Mbuf, ingress: &PortCounters) {
-        let mut one = MbufBatch::new();
-        let _ = one.push(m);
-        if let Some(ring) = &self.map.resolver {
-            ring.enqueue(&mut one);
-        }
-        let refused = one.free_all() as u64;
-        if refused > 0 {
-            ingress.drop(DropReason::NoNeighbour, refused);
+        let taken = match &self.map.resolver {
+            Some(ring) => ring.enqueue_one(m),
+            None => false,
+        };
+        if !taken {
+            ingress.drop(DropReason::NoNeighbour, 1);
         }
     }
 

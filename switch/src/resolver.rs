@@ -187,13 +187,6 @@ impl Drop for Resolver {
     }
 }
 
-fn address(key: Key) -> std::net::IpAddr {
-    match key {
-        Key::V4(a) => std::net::IpAddr::from(a.to_be_bytes()),
-        Key::V6(a) => std::net::IpAddr::from(a.to_be_bytes()),
-    }
-}
-
 /// The resolver thread's state.
 struct Work {
     inbox: Ring,
@@ -243,7 +236,7 @@ impl Work {
                     State::Failed { .. } => ("failed", None),
                 };
                 NeighbourReport {
-                    ip: address(*ip).to_string(),
+                    ip: std::net::IpAddr::from(*ip).to_string(),
                     mac: mac.map(|m| crate::format_mac(&m)),
                     state,
                     waiting: entry.waiting.len(),
@@ -392,10 +385,7 @@ impl Work {
 
     /// Asks for `ip`'s MAC, from the master's address on its network.
     fn request(&mut self, ip: Key) {
-        let on_link = self
-            .sources
-            .iter()
-            .find(|&&own| conf::on_network(address(ip), own));
+        let on_link = self.sources.iter().find(|&&own| conf::on_network(ip.into(), own));
         let Some(&(source, _)) = on_link else {
             return;
         };
@@ -449,11 +439,9 @@ impl Work {
 
     /// `m` on `ring`; a full ring drops it, counted.
     fn enqueue(&self, ring: &Ring, m: Mbuf) {
-        let mut one = MbufBatch::new();
-        let _ = one.push(m);
-        ring.enqueue(&mut one);
-        let refused = one.free_all() as u64;
-        self.counters.dropped.fetch_add(refused, Relaxed);
+        if !ring.enqueue_one(m) {
+            self.counters.dropped.fetch_add(1, Relaxed);
+        }
     }
 
     /// At stop: every waiting frame freed, counted.

@@ -22,6 +22,15 @@ impl From<std::net::IpAddr> for Key {
     }
 }
 
+impl From<Key> for std::net::IpAddr {
+    fn from(key: Key) -> std::net::IpAddr {
+        match key {
+            Key::V4(a) => std::net::IpAddr::from(a.to_be_bytes()),
+            Key::V6(a) => std::net::IpAddr::from(a.to_be_bytes()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DstKind {
     Unicast,
