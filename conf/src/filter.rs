@@ -126,11 +126,20 @@ pub(crate) struct FileConntrack {
     pub other_timeout: Option<Spanned<u32>>,
 }
 
-pub(crate) fn conntrack(source: &Source, file: Option<FileConntrack>) -> Result<ConntrackConf, ConfError> {
+/// `[conntrack]`, only in mode l3s.
+pub(crate) fn conntrack(
+    source: &Source,
+    mode: Mode,
+    file: Option<Spanned<FileConntrack>>,
+) -> Result<ConntrackConf, ConfError> {
     let defaults = ConntrackConf::default();
     let Some(file) = file else {
         return Ok(defaults);
     };
+    if mode != Mode::L3s {
+        return Err(source.error_at(file.span(), "conntrack", "is mode l3s's: it needs mode = \"l3s\""));
+    }
+    let file = file.into_inner();
     let value = |given: Option<Spanned<u32>>, key: &str, range: RangeInclusive<u32>, default| match given {
         Some(n) => source.check_at(&n, &format!("conntrack.{key}"), |&n| check_range(n, range)),
         None => Ok(default),

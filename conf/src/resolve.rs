@@ -112,7 +112,7 @@ pub(crate) fn resolve(source: &Source, mut file: FileConfig) -> Result<Config, C
         stats_out: None,
         max_slaves: 0,
         l3,
-        conntrack: filter::conntrack(source, file.conntrack)?,
+        conntrack: filter::conntrack(source, file.mode.unwrap_or(Mode::L2), file.conntrack)?,
         control: match file.control {
             Some(control) => ControlConf {
                 socket: control

@@ -19,7 +19,7 @@ pub(crate) struct FileConfig {
     pub eal: Option<FileEal>,
     pub pool: Option<FilePool>,
     pub control: Option<FileControl>,
-    pub conntrack: Option<FileConntrack>,
+    pub conntrack: Option<Spanned<FileConntrack>>,
     pub phy: Option<Spanned<FilePort>>,
     pub host: Option<Spanned<FilePort>>,
     #[serde(default)]
@@ -139,7 +139,7 @@ impl From<&Config> for FileConfig {
             pool: config.pool_mbufs.map(|mbufs| FilePool {
                 mbufs: Some(unplaced(mbufs)),
             }),
-            conntrack: (config.mode == Mode::L3s).then(|| FileConntrack::from(&config.conntrack)),
+            conntrack: (config.mode == Mode::L3s).then(|| unplaced(FileConntrack::from(&config.conntrack))),
             control: Some(FileControl {
                 socket: config
                     .control

@@ -140,4 +140,6 @@ fn each_mistake_is_named_with_its_line_and_key() {
     assert_error(&l3, 8, "slave[0].ingress", "mode = \"l3s\"");
     let conntrack = format!("{HEAD}[conntrack]\ntcp_timeout = 0\n");
     assert_error(&conntrack, 9, "conntrack.tcp_timeout", "not in");
+    let outside_l3s = format!("{}[conntrack]\nentries = 1024\n", HEAD.replace("l3s", "l3"));
+    assert_error(&outside_l3s, 8, "conntrack", "mode = \"l3s\"");
 }
