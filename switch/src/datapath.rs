@@ -987,13 +987,18 @@ fn to_master_mac(map: &PortMap, m: &mut Mbuf) {
 /// `None`: no mbuf for the copy.
 #[inline]
 pub(crate) fn readdressed(mut m: Mbuf, dst: &[u8; 6], src: &[u8; 6], pool: &Mempool) -> Option<Mbuf> {
-    if m.data_mut().filter(|data| data.len() >= ETH_HLEN).is_none() {
-        m = m.copy(pool).ok()?;
+    let write = |frame: &mut [u8]| {
+        frame[0..6].copy_from_slice(dst);
+        frame[6..12].copy_from_slice(src);
+    };
+    // One ownership check in the common case: a buffer of its own.
+    if let Some(frame) = m.data_mut().filter(|data| data.len() >= ETH_HLEN) {
+        write(frame);
+        return Some(m);
     }
-    let frame = m.data_mut().filter(|data| data.len() >= ETH_HLEN)?;
-    frame[0..6].copy_from_slice(dst);
-    frame[6..12].copy_from_slice(src);
-    Some(m)
+    let mut copy = m.copy(pool).ok()?;
+    write(copy.data_mut().filter(|data| data.len() >= ETH_HLEN)?);
+    Some(copy)
 }
 
 #[cold]
