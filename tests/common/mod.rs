@@ -74,8 +74,18 @@ pub fn switch_binary(config: &std::path::Path, test: &str) -> std::process::Comm
 /// A running switch binary, its stdout read as it comes (so a full pipe never blocks it).
 pub struct SwitchProcess {
     child: std::process::Child,
-    stdout: std::thread::JoinHandle<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
     ready: std::sync::mpsc::Receiver<()>,
+}
+
+/// A test that fails before `stop` must not leave its switch spinning on a core.
+impl Drop for SwitchProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl SwitchProcess {
@@ -84,7 +94,11 @@ impl SwitchProcess {
         let mut child = switch.stdout(std::process::Stdio::piped()).spawn().unwrap();
         let (ready, stdout) =
             testpmd::watch_stdout(&mut child, |line| line.starts_with("ipvlan-switch: forwarding"));
-        SwitchProcess { child, stdout, ready }
+        SwitchProcess {
+            child,
+            stdout: Some(stdout),
+            ready,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -117,7 +131,7 @@ impl SwitchProcess {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success(), "exit status {status}");
-        self.stdout.join().unwrap()
+        self.stdout.take().expect("stopped once").join().unwrap()
     }
 }
 
