@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Key, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, IPPROTO_ICMPV6};
 use crate::dispatch::{DropReason, Verdict};
+use crate::routes::masked;
 use crate::table::SlaveId;
 
 pub const IPPROTO_ICMP: u8 = 1;
@@ -118,17 +119,6 @@ impl Net {
     }
 }
 
-fn masked(key: Key, prefix: u8) -> Key {
-    match key {
-        Key::V4(a) => Key::V4(a & u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)),
-        Key::V6(a) => Key::V6(
-            a & u128::MAX
-                .checked_shl(128 - u32::from(prefix.min(128)))
-                .unwrap_or(0),
-        ),
-    }
-}
-
 /// One rule: every part given must match (a port range only matches TCP and UDP, which conf
 /// requires of a rule with ports).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,14 +175,6 @@ impl Filter {
         };
         self.hits[at].fetch_add(1, Relaxed);
         action
-    }
-
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
-    }
-
-    pub fn default_action(&self) -> Action {
-        self.default
     }
 
     pub fn established(&self) -> bool {

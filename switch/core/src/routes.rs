@@ -36,7 +36,7 @@ pub enum Toward {
 pub struct Routes {
     v4: Trie<u32>,
     v6: Trie<u128>,
-    /// What the tries' leaves name, each once, by index (leaf - 1): a `Via`'s is its
+    /// What the tries' leaves name, each once, by the index in their leaf: a `Via`'s is its
     /// `GatewayId`.
     routes: Vec<Route>,
 }
@@ -66,8 +66,8 @@ impl Routes {
                 IpAddr::V6(a) => v6.push((u128::from(a), prefix.min(128), leaf)),
             }
         }
-        v4.retain(|&(a, prefix, _)| seen.insert((Key::V4(a.masked(prefix)), prefix)));
-        v6.retain(|&(a, prefix, _)| seen.insert((Key::V6(a.masked(prefix)), prefix)));
+        v4.retain(|&(a, prefix, _)| seen.insert((masked(Key::V4(a), prefix), prefix)));
+        v6.retain(|&(a, prefix, _)| seen.insert((masked(Key::V6(a), prefix), prefix)));
         table.v4 = Trie::new(v4);
         table.v6 = Trie::new(v6);
         table
@@ -157,6 +157,14 @@ impl Routes {
             Route::Connected => Some(destination),
             Route::Via(via) => Some(via),
         }
+    }
+}
+
+/// `key`'s network bits under `prefix` (at most the family's width), the host bits zero.
+pub(crate) fn masked(key: Key, prefix: u8) -> Key {
+    match key {
+        Key::V4(a) => Key::V4(a.masked(prefix.min(u32::WIDTH))),
+        Key::V6(a) => Key::V6(a.masked(prefix.min(u128::WIDTH))),
     }
 }
 
