@@ -39,18 +39,13 @@ pub struct RuleConf {
 /// As `show filters` writes it: "allow tcp from 192.0.2.0/24 to any port 22".
 impl std::fmt::Display for RuleConf {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let action = if self.action == Action::Allow {
-            "allow"
-        } else {
-            "deny"
-        };
+        let action = self.action.name();
         let proto = match self.proto {
             None => "ip".to_string(),
-            Some(IPPROTO_TCP) => "tcp".to_string(),
-            Some(IPPROTO_UDP) => "udp".to_string(),
-            Some(IPPROTO_ICMP) => "icmp".to_string(),
-            Some(switch_core::classify::IPPROTO_ICMPV6) => "icmpv6".to_string(),
-            Some(n) => format!("proto {n}"),
+            Some(n) => match PROTOCOLS.iter().find(|(_, number)| *number == n) {
+                Some((name, _)) => name.to_string(),
+                None => format!("proto {n}"),
+            },
         };
         let end = |net: Option<(IpAddr, u8)>, ports: Option<(u16, u16)>| {
             let net = net.map_or("any".to_string(), |n| format_address(&n));
@@ -245,27 +240,32 @@ fn rule(source: &Source, label: &str, rule: Spanned<FileRule>) -> Result<RuleCon
 }
 
 fn parse_action(text: &str) -> Result<Action, String> {
-    match text {
-        "allow" => Ok(Action::Allow),
-        "deny" => Ok(Action::Deny),
-        _ => Err(format!("\"{text}\" is neither \"allow\" nor \"deny\"")),
-    }
+    [Action::Allow, Action::Deny]
+        .into_iter()
+        .find(|a| a.name() == text)
+        .ok_or_else(|| format!("\"{text}\" is neither \"allow\" nor \"deny\""))
 }
+
+/// The protocols a rule may name, with their numbers.
+const PROTOCOLS: [(&str, u8); 4] = [
+    ("tcp", IPPROTO_TCP),
+    ("udp", IPPROTO_UDP),
+    ("icmp", IPPROTO_ICMP),
+    ("icmpv6", switch_core::classify::IPPROTO_ICMPV6),
+];
 
 fn parse_proto(given: &NumberOrName) -> Result<u8, String> {
     match given {
         NumberOrName::Number(n) => {
             u8::try_from(*n).map_err(|_| format!("{n} is not an IP protocol number (0..=255)"))
         }
-        NumberOrName::Name(name) => match name.as_str() {
-            "tcp" => Ok(IPPROTO_TCP),
-            "udp" => Ok(IPPROTO_UDP),
-            "icmp" => Ok(IPPROTO_ICMP),
-            "icmpv6" => Ok(switch_core::classify::IPPROTO_ICMPV6),
-            _ => Err(format!(
-                "\"{name}\" is no protocol: \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or a number"
-            )),
-        },
+        NumberOrName::Name(name) => PROTOCOLS
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|&(_, number)| number)
+            .ok_or_else(|| {
+                format!("\"{name}\" is no protocol: \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or a number")
+            }),
     }
 }
 
@@ -298,7 +298,7 @@ fn parse_ports(given: &NumberOrName) -> Result<(u16, u16), String> {
 
 impl From<&FilterConf> for FileFilter {
     fn from(filter: &FilterConf) -> Self {
-        let action = |a: Action| unplaced(if a == Action::Allow { "allow" } else { "deny" }.to_string());
+        let action = |a: Action| unplaced(a.name().to_string());
         let ports = |p: Option<(u16, u16)>| {
             p.map(|(low, high)| unplaced(NumberOrName::Name(format!("{low}-{high}"))))
         };

@@ -16,7 +16,7 @@ use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, P
 use switch_core::announce::announcements;
 use switch_core::classify::Key;
 use switch_core::dispatch::{Dispatch, DropReason, McFilter};
-use switch_core::filter::{Action, Connections, Filter, Net, Rule, SlaveFilters};
+use switch_core::filter::{Connections, Filter, Net, Rule, SlaveFilters};
 use switch_core::guest_mac::GuestMacs;
 use switch_core::neighbour::Neighbours;
 use switch_core::routes::Routes;
@@ -622,16 +622,8 @@ impl Switch {
                     let (Some(conf), Some(built)) = (conf, built) else {
                         continue;
                     };
-                    let default = if conf.default == Action::Allow {
-                        "default allow"
-                    } else {
-                        "default deny"
-                    };
-                    let rules = conf
-                        .rules
-                        .iter()
-                        .map(|r| r.to_string())
-                        .chain([default.to_string()]);
+                    let default = format!("default {}", conf.default.name());
+                    let rules = conf.rules.iter().map(|r| r.to_string()).chain([default]);
                     reports.extend(rules.zip(built.hits()).map(|(rule, hits)| FilterReport {
                         slave: slave.name.clone(),
                         direction,

@@ -27,6 +27,16 @@ pub enum Action {
     Deny,
 }
 
+impl Action {
+    /// As the configuration writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+        }
+    }
+}
+
 /// What the rules look at: the IP header's addresses and protocol, and the TCP/UDP ports
 /// (an ICMP echo's identifier as both ports, so that the reply is the request reversed; other
 /// ICMP, a fragment after the first and other protocols have ports 0).
