@@ -2,6 +2,7 @@
 //! dispatch, batch per destination port, and send the batches after a few bursts at most. No
 //! allocation, lock, syscall or formatting per packet.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -305,20 +306,22 @@ pub(crate) struct IcmpBudget {
     tokens: u64,
     /// When the last token was earned (TSC).
     since: u64,
+    tsc_hz: u64,
 }
 
 impl IcmpBudget {
-    pub(crate) fn new() -> IcmpBudget {
+    pub(crate) fn new(tsc_hz: u64) -> IcmpBudget {
         IcmpBudget {
             tokens: ICMP_BURST,
             since: rdtsc(),
+            tsc_hz,
         }
     }
 
     /// Takes a token if there is one.
-    pub(crate) fn take(&mut self, tsc_hz: u64) -> bool {
+    fn take(&mut self) -> bool {
         let now = rdtsc();
-        let earned = now.wrapping_sub(self.since) * ICMP_PER_SECOND / tsc_hz.max(1);
+        let earned = now.wrapping_sub(self.since) * ICMP_PER_SECOND / self.tsc_hz.max(1);
         if earned > 0 {
             self.tokens = (self.tokens + earned).min(ICMP_BURST);
             self.since = now;
@@ -327,6 +330,39 @@ impl IcmpBudget {
         self.tokens -= u64::from(has);
         has
     }
+
+    /// The ICMP(v6) error `why` about `m`, from the master's address of its family among
+    /// `sources` (IPv4, IPv6), if there is one and a token; `None` also for what gets no error.
+    pub(crate) fn error(
+        &mut self,
+        m: &Mbuf,
+        why: Unreachable,
+        sources: (Option<Key>, Option<Key>),
+        master: &[u8; 6],
+        pool: &Mempool,
+    ) -> Option<Mbuf> {
+        let source = match m.data().get(12..14) {
+            Some([0x08, 0x00]) => sources.0,
+            _ => sources.1,
+        }?;
+        if !self.take() {
+            return None;
+        }
+        let mut error = [0u8; UNREACHABLE_MAX];
+        let len = icmp::unreachable(m.data(), why, source, master, &mut error)?;
+        pool.frame(&error[..len]).ok()
+    }
+}
+
+/// The master's first address of each family (IPv4, IPv6): where its ICMP errors come from.
+pub(crate) fn error_sources(addresses: &[(IpAddr, u8)]) -> (Option<Key>, Option<Key>) {
+    let first = |v4: bool| {
+        addresses
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == v4)
+            .map(|(a, _)| Key::from(*a))
+    };
+    (first(true), first(false))
 }
 
 /// The transmit side of one lcore, indexed by PortIndex.
@@ -357,7 +393,7 @@ const NO_PORT: PortIndex = PortIndex::MAX;
 impl Outputs {
     /// `tx[port]` is this lcore's queue on each port, with the longest frame the port takes.
     pub fn new(tx: Vec<(Tx, u32)>, map: Arc<PortMap>) -> Outputs {
-        let first_slave = map.first_slave;
+        let (first_slave, tsc_hz) = (map.first_slave, map.tsc_hz);
         let dests: Vec<Dest> = tx
             .into_iter()
             .enumerate()
@@ -374,7 +410,7 @@ impl Outputs {
             mirror: None,
             mirrored: NO_PORT,
             now: rdtsc(),
-            icmp: IcmpBudget::new(),
+            icmp: IcmpBudget::new(tsc_hz),
         }
     }
 
@@ -646,26 +682,8 @@ impl Outputs {
         let Some(l3) = &tables.l3 else {
             return;
         };
-        let source = match m.data().get(12..14) {
-            Some([0x08, 0x00]) => l3.sources.0,
-            _ => l3.sources.1,
-        };
-        let Some(source) = source else {
-            return;
-        };
-        if !self.icmp.take(self.map.tsc_hz) {
-            return;
-        }
-        let mut error = [0u8; UNREACHABLE_MAX];
-        let made = icmp::unreachable(
-            m.data(),
-            Unreachable::NoRoute,
-            source,
-            &self.map.master_mac,
-            &mut error,
-        )
-        .and_then(|len| self.map.pool.frame(&error[..len]).ok());
-        if let Some(reply) = made {
+        let (master, pool) = (&self.map.master_mac, &self.map.pool);
+        if let Some(reply) = self.icmp.error(m, Unreachable::NoRoute, l3.sources, master, pool) {
             self.deliver(to, reply, false, counters);
         }
     }

@@ -22,10 +22,10 @@ use conf::L3Conf;
 use dpdk_wrap::{Mbuf, MbufBatch, Mempool, Published, Ring};
 use parking_lot::Mutex;
 use switch_core::classify::{classify, Key};
-use switch_core::icmp::{self, Unreachable, UNREACHABLE_MAX};
+use switch_core::icmp::Unreachable;
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
-use crate::datapath::{readdressed, IcmpBudget, NextHops, ResolverOutbox, Tables};
+use crate::datapath::{error_sources, readdressed, IcmpBudget, NextHops, ResolverOutbox, Tables};
 
 /// Frames that wait for one next hop, at most (more are dropped and counted).
 const QUEUE_MAX: usize = 16;
@@ -132,8 +132,8 @@ impl Resolver {
             master_mac,
             pool,
             entries: HashMap::new(),
-            icmp: IcmpBudget::new(),
-            tsc_hz,
+            icmp: IcmpBudget::new(tsc_hz),
+            error_sources: error_sources(&l3.addresses),
             counters: counters.clone(),
             reports: reports.clone(),
         };
@@ -199,7 +199,8 @@ struct Work {
     entries: HashMap<Key, Entry>,
     /// The ICMP errors' rate limit, as an lcore's.
     icmp: IcmpBudget,
-    tsc_hz: u64,
+    /// Where they come from (the master's first IPv4 and IPv6 address).
+    error_sources: (Option<Key>, Option<Key>),
     counters: Arc<Counters>,
     reports: Arc<Mutex<Vec<NeighbourReport>>>,
 }
@@ -401,22 +402,13 @@ impl Work {
     /// Tells the sender of `m`, whose next hop failed, with an ICMP(v6) "host unreachable"
     /// from the master's address of its family, within the rate limit.
     fn unreachable(&mut self, m: &Mbuf) {
-        let family_v4 = m.data().get(12..14) == Some(&[0x08, 0x00]);
-        let Some(&(source, _)) = self.sources.iter().find(|(a, _)| a.is_ipv4() == family_v4) else {
-            return;
-        };
-        if !self.icmp.take(self.tsc_hz) {
-            return;
-        }
-        let mut error = [0u8; UNREACHABLE_MAX];
-        let made = icmp::unreachable(
-            m.data(),
+        let made = self.icmp.error(
+            m,
             Unreachable::Host,
-            Key::from(source),
+            self.error_sources,
             &self.master_mac,
-            &mut error,
-        )
-        .and_then(|len| self.pool.frame(&error[..len]).ok());
+            &self.pool,
+        );
         if let Some(error) = made {
             self.counters.unreachable.fetch_add(1, Relaxed);
             self.enqueue(&self.outbox.to_slaves, error);

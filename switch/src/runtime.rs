@@ -26,8 +26,8 @@ use vhost::VhostSlave;
 
 use crate::counters::{LcoreCounters, LcoreTotals, PortTotals};
 use crate::datapath::{
-    FilterTables, L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap, ResolverOutbox, Role,
-    Tables, Worker, FLUSH_AFTER, PHY,
+    error_sources, FilterTables, L3Tables, LcoreChange, NextHops, Outputs, Poll, PortIndex, PortMap,
+    ResolverOutbox, Role, Tables, Worker, FLUSH_AFTER, PHY,
 };
 use crate::port::{Rx, Tx};
 use crate::resolver::{NeighbourReport, Resolver, ResolverTotals};
@@ -821,16 +821,7 @@ fn build_tables(
             routes: Routes::new(&l3.addresses, &routes),
             neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
             proxy: l3.proxy_neighbour,
-            sources: (
-                l3.addresses
-                    .iter()
-                    .find(|(a, _)| a.is_ipv4())
-                    .map(|(a, _)| Key::from(*a)),
-                l3.addresses
-                    .iter()
-                    .find(|(a, _)| a.is_ipv6())
-                    .map(|(a, _)| Key::from(*a)),
-            ),
+            sources: error_sources(&l3.addresses),
         })
     });
     let resolved = current.map_or_else(Neighbours::default, |c| c.next_hops.resolved.clone());
