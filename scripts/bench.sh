@@ -10,6 +10,11 @@
 # Outbound cases: one slave (net_pcap replaying its frames to 1,000 outside networks) -> phy
 # net_null: "l2-out" in mode l2 (against testpmd io), "l3-out" in mode l3 routing them by a
 # table of 1,000 /24 routes through a static neighbour (switch only; the ratio is to l2-out).
+# "ovs": Open vSwitch 3.1 with DPDK (Debian's openvswitch-switch-dpdk, installed if missing; a
+# private ovsdb-server and ovs-vswitchd, their own run directory, PMD thread on CPU 1) doing the
+# ipv4 case's dispatch: the same net_pcap phy and 8 net_null ports on a netdev bridge, 16
+# OpenFlow rules (each slave's IPv4 and IPv6 address to its port, the rest dropped); measured
+# as the phy's rx rate; the ratio is ours (ipv4 case, same round) to OVS.
 # BASELINE=path/to/an/older/ipvlan-switch runs that binary too, in the same rounds, for the cases
 # it can run, to compare before and after (or two builds of one change).
 # usage: [CASES="ipv4 ipv6"] [BASELINE=bin] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
@@ -74,6 +79,50 @@ run_testpmd() { # pcap (or "null-fwd")
     "${vdevs[@]}" -- --forward-mode=io --nb-cores=1 --total-num-mbufs=32768 --stats-period 1 \
     </dev/null >"$work/testpmd.out" 2>&1 || true
   testpmd_mpps "$work/testpmd.out" Rx-pps "$ports"
+}
+
+# Mpps OVS-DPDK took from the phy over SECONDS_PER_RUN after a 2 s warm-up (the "ovs" case).
+run_ovs() { # pcap
+  local d=$work/ovs k
+  rm -rf "$d"; mkdir -p "$d"
+  (
+    export OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d
+    vsctl() { ovs-vsctl --timeout=30 --db="unix:$d/db.sock" "$@"; }
+    ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    ovsdb-server --remote="punix:$d/db.sock" --pidfile --detach --log-file "$d/conf.db"
+    vsctl --no-wait init
+    vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:dpdk-socket-mem=512 \
+      "other_config:dpdk-extra=--no-pci --in-memory --file-prefix bench-ovs-$$" \
+      other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2
+    /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "unix:$d/db.sock" --pidfile --detach --log-file
+    vsctl add-br br0 -- set bridge br0 datapath_type=netdev
+    vsctl add-port br0 phy -- set Interface phy type=dpdk ofport_request=100 \
+      "options:dpdk-devargs=net_pcap0,rx_pcap=$1,infinite_rx=1"
+    for k in $(seq 0 7); do
+      vsctl add-port br0 "s$k" -- set Interface "s$k" type=dpdk ofport_request=$((k + 1)) \
+        "options:dpdk-devargs=net_null$k,no-rx=1"
+    done
+    ovs-ofctl del-flows br0
+    for k in $(seq 0 7); do # slave k's addresses, as slave_conf and make_pcap give them
+      ovs-ofctl add-flow br0 "priority=10,ip,nw_dst=10.0.0.$((11 + k)),actions=output:$((k + 1))"
+      ovs-ofctl add-flow br0 "priority=10,ipv6,ipv6_dst=2001:db8::$(printf %x $((0x11 + k))),actions=output:$((k + 1))"
+    done
+    ovs-ofctl add-flow br0 "priority=0,actions=drop"
+    sleep 2
+    local before after
+    before=$(vsctl get Interface phy statistics:rx_packets)
+    sleep "$SECONDS_PER_RUN"
+    after=$(vsctl get Interface phy statistics:rx_packets)
+    awk -v a="$before" -v b="$after" -v s="$SECONDS_PER_RUN" 'BEGIN {print (b - a) / s / 1e6}'
+  ) 2>"$work/ovs.err" || { echo "ovs failed:" >&2; tail -5 "$work/ovs.err" "$d/ovs-vswitchd.log" >&2; echo nan; }
+  # Both daemons stopped and gone (a PMD thread left spinning would halve the next case).
+  local pid
+  for k in "$d"/*.pid; do # ovs-vswitchd-dpdk.pid, ovsdb-server.pid
+    pid=$(cat "$k" 2>/dev/null) || continue
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
 }
 
 # Median over the stats periods after a 2 s warm-up of FIELD (Rx-pps or Tx-pps) summed over the
@@ -142,9 +191,12 @@ run_fwd() {
 }
 
 # case -> make_pcap arguments, and busy/idle slaves.
-declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
-declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
-read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
+declare -A make_args=([ipv4]="v4 0 8" [ovs]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
+declare -A slaves=([ipv4]="8 0" [ovs]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
+read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 ovs 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
+if [[ " ${cases[*]} " == *" ovs "* ]] && ! [ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
+  { apt-get install -y -q openvswitch-switch-dpdk || { apt-get update -q && apt-get install -y -q openvswitch-switch-dpdk; }; } >/dev/null
+fi
 for c in "${!make_args[@]}"; do
   ./target/release/examples/make_pcap "$work/$c.pcap" ${make_args[$c]}
 done
@@ -165,6 +217,9 @@ for r in $(seq "$ROUNDS"); do
       if [ -n "${BASELINE:-}" ]; then
         base[$c]+="$(run_out "${c%-out}" "$work/$c.pcap" "$BASELINE") "
       fi
+    elif [ "$c" = ovs ]; then
+      tp[$c]+="$(run_ovs "$work/$c.pcap") "
+      sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "
     elif [[ "$c" == vhost-* ]]; then
       tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
       sw[$c]+="$(run_vhost switch "${c#vhost-}") "
@@ -196,6 +251,7 @@ for c in "${cases[@]}"; do
     t=$(median_of "${sw[$r]:-}") ratio_to="x ours $r"
   else
     t=$(median_of "${tp[$c]}") ratio_to="x testpmd"
+    [ "$c" = ovs ] && ratio_to="x OVS-DPDK (its Mpps in the testpmd column)"
   fi
   reference=${tp[$c]:-}
   is_scale "$c" && reference=${sw[$(reference_of "$c")]:-}

@@ -143,10 +143,8 @@ pub fn unicast_destination(frame: &[u8], frame_len: usize) -> Option<Key> {
     if frame.len() < ETH_HLEN || frame[0] & 1 != 0 {
         return None;
     }
-    match be16(frame, 12) {
-        ETHERTYPE_VLAN | ETHERTYPE_QINQ => None,
-        ethertype => l3_keys(ethertype, &frame[ETH_HLEN..], frame_len - ETH_HLEN).map(|(dst, _)| dst),
-    }
+    // A tagged frame's ethertype (the tag's) has no keys.
+    l3_keys(be16(frame, 12), &frame[ETH_HLEN..], frame_len - ETH_HLEN).map(|(dst, _)| dst)
 }
 
 /// (destination key, source key) of an L3 header, or `None`. `l3` is the header at hand,

@@ -162,6 +162,17 @@ mod tests {
 
     #[test]
     fn empty_table_finds_nothing() {
-        assert_eq!(AddressTable::<SlaveId>::new([]).lookup(Key::V4(1)), None);
+        let table = AddressTable::<SlaveId>::new([]);
+        // 0.0.0.0 and :: are the empty slots' addresses.
+        for key in [Key::V4(1), Key::V4(0), Key::V6(0)] {
+            assert_eq!(table.lookup(key), None);
+        }
+    }
+
+    #[test]
+    fn the_zero_address_is_an_address() {
+        let table = AddressTable::new([(Key::V4(0), 3), (Key::V6(0), 4)]);
+        assert_eq!(table.lookup(Key::V4(0)), Some(3));
+        assert_eq!(table.lookup(Key::V6(0)), Some(4));
     }
 }
