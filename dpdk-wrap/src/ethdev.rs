@@ -1,6 +1,7 @@
 //! Ethernet ports (`rte_ethdev`): physical NICs, vdevs and ring-backed ports alike.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::eal::Eal;
@@ -409,6 +410,31 @@ impl Drop for PortInner {
     }
 }
 
+/// Port `port`'s burst functions and queue data, which ethdev sets when the port starts and
+/// resets (to functions that receive and send nothing) when it stops. Read in Rust rather than
+/// through a C wrapper of `rte_eth_rx_burst`/`rte_eth_tx_burst`: one call per burst, not two.
+#[inline(always)]
+fn fast_path_ops(port: u16) -> &'static dpdk_sys::rte_eth_fp_ops {
+    // SAFETY: a valid port id indexes ethdev's static array, which lives as long as the process
+    // and whose entry for a port with live queues changes only while the port is not polled.
+    unsafe {
+        &*std::ptr::addr_of!(dpdk_sys::rte_eth_fp_ops)
+            .cast::<dpdk_sys::rte_eth_fp_ops>()
+            .add(usize::from(port))
+    }
+}
+
+/// Queue `q`'s rx or tx callback list (null: none), read as ethdev reads it (relaxed: the list
+/// is published with a release store, and is reached through this pointer only).
+///
+/// # Safety
+/// `lists` is a port's callback array (`rxq.clbk` or `txq.clbk`) and `q` one of its queues.
+#[inline(always)]
+unsafe fn callback_list(lists: *mut *mut c_void, q: usize) -> *mut c_void {
+    // SAFETY: the caller's; a pointer-sized, aligned slot read atomically, as ethdev writes it.
+    unsafe { (*lists.add(q).cast::<AtomicPtr<c_void>>()).load(Ordering::Relaxed) }
+}
+
 /// A receive queue: owned by exactly one lcore at a time (Send, not Sync, not Clone).
 pub struct RxQueue {
     port: u16,
@@ -421,8 +447,20 @@ impl RxQueue {
     #[inline(always)]
     pub fn recv(&mut self, batch: &mut MbufBatch) -> usize {
         let (slots, n) = batch.spare();
-        // SAFETY: a started port; this queue is used by this owner only; room for n mbufs.
-        let got = unsafe { dpdk_sys::rte_eth_rx_burst(self.port, self.queue, slots, n) } as usize;
+        let (ops, q) = (fast_path_ops(self.port), usize::from(self.queue));
+        // SAFETY: rte_eth_rx_burst's own steps (rte_ethdev.h, callbacks compiled in): a started
+        // port's queue, used by this owner only, with room for n mbufs; its callbacks, if any.
+        let got = unsafe {
+            let mut got = match ops.rx_pkt_burst {
+                Some(rx) => rx(*ops.rxq.data.add(q), slots, n),
+                None => 0,
+            };
+            let callbacks = callback_list(ops.rxq.clbk, q);
+            if !callbacks.is_null() {
+                got = dpdk_sys::rte_eth_call_rx_callbacks(self.port, self.queue, slots, got, n, callbacks);
+            }
+            got
+        } as usize;
         // SAFETY: the PMD filled `got` slots with mbufs it gave up.
         unsafe { batch.commit(got) };
         got
@@ -441,9 +479,20 @@ impl TxQueue {
     /// stays at the front, for the caller to retry or free (and count).
     #[inline(always)]
     pub fn send(&mut self, batch: &mut MbufBatch) -> usize {
-        let (slots, n) = batch.filled();
-        // SAFETY: a started port; this queue is used by this owner only; n owned mbufs.
-        let sent = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, slots, n) } as usize;
+        let (slots, mut n) = batch.filled();
+        let (ops, q) = (fast_path_ops(self.port), usize::from(self.queue));
+        // SAFETY: rte_eth_tx_burst's own steps (rte_ethdev.h, callbacks compiled in): a started
+        // port's queue, used by this owner only; n owned mbufs; its callbacks, if any, first.
+        let sent = unsafe {
+            let callbacks = callback_list(ops.txq.clbk, q);
+            if !callbacks.is_null() {
+                n = dpdk_sys::rte_eth_call_tx_callbacks(self.port, self.queue, slots, n, callbacks);
+            }
+            match ops.tx_pkt_burst {
+                Some(tx) => tx(*ops.txq.data.add(q), slots, n),
+                None => 0,
+            }
+        } as usize;
         batch.consumed(sent);
         sent
     }

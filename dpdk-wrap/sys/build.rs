@@ -63,7 +63,7 @@ fn main() {
         .opaque_type("rte_lpm")
         // Takes an SSE vector by value: no Rust FFI type for it (lookup_bulk serves).
         .blocklist_function("rte_lpm_lookupx4")
-        .allowlist_var("rte_eth_devices")
+        .allowlist_var("rte_eth_devices|rte_eth_fp_ops")
         // Packed structs that contain an align(2) type do not compile in Rust.
         .blocklist_type("rte_arp_hdr|rte_arp_ipv4")
         .no_debug("rte_flow_item_gtp_psc")
