@@ -14,7 +14,7 @@
 # private ovsdb-server and ovs-vswitchd, their own run directory, PMD thread on CPU 1) doing the
 # ipv4 case's dispatch: the same net_pcap phy and 8 net_null ports on a netdev bridge, 16
 # OpenFlow rules (each slave's IPv4 and IPv6 address to its port, the rest dropped); measured
-# as the phy's rx rate; the ratio is ours (ipv4 case, same round) to OVS.
+# as the phy's rx rate; the ratio is ours (the ipv4 case, run right after OVS) to OVS.
 # BASELINE=path/to/an/older/ipvlan-switch runs that binary too, in the same rounds, for the cases
 # it can run, to compare before and after (or two builds of one change).
 # usage: [CASES="ipv4 ipv6"] [BASELINE=bin] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
@@ -191,8 +191,8 @@ run_fwd() {
 }
 
 # case -> make_pcap arguments, and busy/idle slaves.
-declare -A make_args=([ipv4]="v4 0 8" [ovs]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
-declare -A slaves=([ipv4]="8 0" [ovs]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
+declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
+declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
 read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 ovs 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
 if [[ " ${cases[*]} " == *" ovs "* ]] && ! [ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
   { apt-get install -y -q openvswitch-switch-dpdk || { apt-get update -q && apt-get install -y -q openvswitch-switch-dpdk; }; } >/dev/null
@@ -218,8 +218,8 @@ for r in $(seq "$ROUNDS"); do
         base[$c]+="$(run_out "${c%-out}" "$work/$c.pcap" "$BASELINE") "
       fi
     elif [ "$c" = ovs ]; then
-      tp[$c]+="$(run_ovs "$work/$c.pcap") "
-      sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "
+      tp[$c]+="$(run_ovs "$work/ipv4.pcap") "
+      sw[$c]+="$(run_switch "$work/ipv4.pcap" ${slaves[ipv4]}) "
     elif [[ "$c" == vhost-* ]]; then
       tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
       sw[$c]+="$(run_vhost switch "${c#vhost-}") "

@@ -163,8 +163,8 @@ impl Eal {
     }
 }
 
-/// Reads the current thread's time stamp counter (inline on x86-64, as `rte_rdtsc` is in C:
-/// once per round of polls, a wrapper call cost as much as the instruction).
+/// Reads the current thread's time stamp counter (inline on x86-64, as `rte_rdtsc` is in C: no
+/// wrapper call per round of polls).
 #[inline(always)]
 pub fn rdtsc() -> u64 {
     #[cfg(target_arch = "x86_64")]
