@@ -14,7 +14,7 @@
 # private ovsdb-server and ovs-vswitchd, their own run directory, PMD thread on CPU 1) doing the
 # ipv4 case's dispatch: the same net_pcap phy and 8 net_null ports on a netdev bridge, 16
 # OpenFlow rules (each slave's IPv4 and IPv6 address to its port, the rest dropped); measured
-# as the phy's rx rate; the ratio is ours (the ipv4 case, run right after OVS) to OVS.
+# as the packets its PMD received; the ratio is ours (the ipv4 case, run right after OVS) to OVS.
 # BASELINE=path/to/an/older/ipvlan-switch runs that binary too, in the same rounds, for the cases
 # it can run, to compare before and after (or two builds of one change).
 # usage: [CASES="ipv4 ipv6"] [BASELINE=bin] scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
