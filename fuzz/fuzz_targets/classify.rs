@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use switch_core::classify::{classify, Classified, DstKind, Key, ETH_HLEN};
+use switch_core::classify::{classify, unicast_destination, Classified, DstKind, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
 use switch_core::filter::{Action, Connections, Filter, Filters, Flow, SlaveFilters};
 use switch_core::guest_mac::to_master;
@@ -139,7 +139,11 @@ fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
     let v = d.from_slave_l3(routes(), sender, data, data.len());
     check_verdict(d, v);
     match v {
-        Verdict::Route(next_hop) => assert_eq!(routes().lookup(next_hop), Some(Route::Connected)),
+        Verdict::Route => {
+            // The datapath's next hop: the destination, read from the frame again.
+            let next_hop = unicast_destination(data, data.len()).expect("a routed frame's destination");
+            assert_eq!(routes().lookup(next_hop), Some(Route::Connected));
+        }
         Verdict::Gateway(id) => {
             let gateway = routes().gateway(id).expect("a gateway's id");
             assert_eq!(routes().lookup(gateway), Some(Route::Connected));
@@ -218,7 +222,7 @@ fn check_from_slave(d: &Dispatch, sender: SlaveId, c: &Classified) {
         Verdict::Phy => assert!(!local && !c.is_multicast()),
         Verdict::Drop(other) => panic!("from_slave dropped a classified frame as {other:?}"),
         Verdict::Announce(_)
-        | Verdict::Route(_)
+        | Verdict::Route
         | Verdict::Gateway(_)
         | Verdict::Answer
         | Verdict::ToResolver => {
@@ -264,7 +268,7 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
         Verdict::Phy
         | Verdict::Drop(_)
         | Verdict::Announce(_)
-        | Verdict::Route(_)
+        | Verdict::Route
         | Verdict::Gateway(_)
         | Verdict::Answer
         | Verdict::ToResolver => {

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpdk_wrap::{rdtsc, EpochReader, Mbuf, MbufBatch, Mempool, Published, Ring, BURST};
-use switch_core::classify::ETH_HLEN;
-use switch_core::classify::{classify, Key};
+use switch_core::classify::{classify, unicast_destination, Key, ETH_HLEN};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, Verdict};
 use switch_core::filter::{Connections, Filters, SlaveFilters};
 use switch_core::guest_mac::{self, GuestMacs};
@@ -630,10 +629,6 @@ impl Outputs {
             now: self.now,
         });
         let filters = filters.as_ref();
-        let from_slave = |s, m: &Mbuf, len| {
-            let verdict = dispatch.from_slave_l3(routes, s, m.data(), len);
-            filters.map_or(verdict, |f| f.from_slave(s, verdict, m.data()))
-        };
         match role {
             Role::Phy => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
                 let mut verdict = dispatch.from_phy_l3(routes, proxy, m.data(), len);
@@ -645,12 +640,15 @@ impl Outputs {
                 }
                 verdict
             }),
-            Role::Slave(s) => {
-                self.dispatch_burst(tables, from, batch, counters, |_, m, len| from_slave(s, m, len))
-            }
+            // A function each arm calls, not a closure both share: a shared closure had two
+            // call sites, stayed out of line and returned its verdict through the stack, whose
+            // reload stalled on the partial stores that wrote it. Inlined, it stays in registers.
+            Role::Slave(s) => self.dispatch_burst(tables, from, batch, counters, |_, m, len| {
+                slave_l3_verdict(dispatch, routes, filters, s, m.data(), len)
+            }),
             Role::Guest(s) => self.dispatch_burst(tables, from, batch, counters, |map, m, len| {
                 hide_guest_mac(map, s, m);
-                from_slave(s, m, len)
+                slave_l3_verdict(dispatch, routes, filters, s, m.data(), len)
             }),
             Role::Host => self.dispatch_burst(tables, from, batch, counters, |_, _, _| Verdict::Phy),
         }
@@ -773,7 +771,10 @@ impl Outputs {
                     self.discard(m);
                     self.announce(&tables.announcements[usize::from(s)], s, counters);
                 }
-                Verdict::Route(via) => self.route(m, tables.neighbour(via), ingress, counters),
+                Verdict::Route => {
+                    let next_hop = unicast_destination(m.data(), frame_len).and_then(|d| tables.neighbour(d));
+                    self.route(m, next_hop, ingress, counters)
+                }
                 Verdict::Gateway(id) => self.route(m, tables.next_hops.gateway(id), ingress, counters),
                 Verdict::Answer => self.answer(m, from, counters),
                 Verdict::ToResolver => self.hand_to_resolver(m, ingress),
@@ -959,6 +960,24 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Mode l3's verdict for a frame slave `sender` sent (of `frame_len` bytes), filtered in mode
+/// l3s.
+#[inline(always)]
+fn slave_l3_verdict(
+    dispatch: &Dispatch,
+    routes: &Routes,
+    filters: Option<&Filters>,
+    sender: SlaveId,
+    frame: &[u8],
+    frame_len: usize,
+) -> Verdict {
+    let verdict = dispatch.from_slave_l3(routes, sender, frame, frame_len);
+    match filters {
+        Some(f) => f.from_slave(sender, verdict, frame),
+        None => verdict,
     }
 }
 

@@ -113,9 +113,11 @@ pub enum Verdict {
     Drop(DropReason),
     /// Announce this slave's addresses on the phy (its guest moved); the frame is dropped.
     Announce(SlaveId),
-    /// Mode l3: to the phy through this next hop on a connected network (its MAC the
-    /// destination, the master's the source): the destination itself.
-    Route(Key),
+    /// Mode l3: to the phy, on a connected network: the frame's destination is its own next
+    /// hop (its MAC the destination, the master's the source). No key here: the datapath
+    /// reads it from the frame again, which keeps a verdict small enough to live in
+    /// registers (an IPv6 key would double it, and a verdict passed through memory stalls).
+    Route,
     /// Mode l3: as `Route`, through a configured route's gateway (`Routes::gateway`), whose
     /// MAC the lcores find by this index, without hashing.
     Gateway(GatewayId),
@@ -127,6 +129,9 @@ pub enum Verdict {
     /// neighbour resolver.
     ToResolver,
 }
+
+// Returned in two registers: see `Verdict::Route`.
+const _: () = assert!(std::mem::size_of::<Verdict>() <= 16);
 
 /// Multicast/broadcast: a copy to every slave whose filter takes the group (but `except`, the
 /// sender) when `to_slaves`, plus the phy and/or the host.

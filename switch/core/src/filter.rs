@@ -237,7 +237,7 @@ impl Filters<'_> {
     pub fn from_slave(&self, sender: SlaveId, verdict: Verdict, frame: &[u8]) -> Verdict {
         if !matches!(
             verdict,
-            Verdict::Slave(_) | Verdict::Gateway(_) | Verdict::Route(_) | Verdict::Host(_)
+            Verdict::Slave(_) | Verdict::Gateway(_) | Verdict::Route | Verdict::Host(_)
         ) {
             return verdict;
         }

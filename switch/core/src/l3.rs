@@ -81,7 +81,7 @@ impl Dispatch {
         }
         match routes.toward(destination) {
             Some(Toward::Local) => Verdict::Host(DropReason::NoHost),
-            Some(Toward::Connected) => Verdict::Route(destination),
+            Some(Toward::Connected) => Verdict::Route,
             Some(Toward::Gateway(gateway)) => Verdict::Gateway(gateway),
             None => Verdict::Drop(DropReason::NoRoute),
         }

@@ -1,17 +1,19 @@
-//! The wire's common case without DPDK: the owner of each frame of a 32-frame burst of UDP to 8
-//! (or 1,024) slave addresses, IPv4 and IPv6: the whole verdict (`from_phy_frame`), the
-//! destination key alone, and the harness alone. Prints ns per frame, the best of several runs
-//! (a shared machine's steal time only ever adds). Frames are built with etherparse.
-//! Run: `cargo bench -p switch-core --bench phy_lookup`.
+//! The common cases' decisions without DPDK, over a 32-frame burst. From the wire: the owner of
+//! each frame of UDP to 8 (or 1,024) slave addresses, IPv4 and IPv6. From a slave in mode l3:
+//! the route of each frame to 1,000 outside /24 networks (scripts/bench.sh's l3-out case).
+//! Each with the whole verdict, the parts alone, and the harness alone. Prints ns per frame,
+//! the best of several runs (a shared machine's steal time only ever adds). Frames are built
+//! with etherparse. Run: `cargo bench -p switch-core --bench lookups`.
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use etherparse::PacketBuilder;
 use switch_core::classify::{unicast_destination, Key};
 use switch_core::dispatch::{Dispatch, McFilter, Verdict};
+use switch_core::routes::{Routes, Toward};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use switch_core::PortFlags;
@@ -83,6 +85,46 @@ fn best_ns(frames: &[Vec<u8>], mut per_frame: impl FnMut(&[u8]) -> usize) -> f64
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Outside network `n` of the l3-out case: 20.x.y.0/24.
+fn outside(n: usize) -> Ipv4Addr {
+    Ipv4Addr::new(20, (n / 250) as u8, (n % 250) as u8, 0)
+}
+
+/// Mode l3, a slave's frames routed: 1,000 /24 routes through one gateway, one slave (its
+/// table probed and missed), frames to 32 of the networks spread over all.
+fn routed() {
+    let d = dispatch(1);
+    let gateway = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254));
+    let networks: Vec<_> = (0..1000).map(|n| (IpAddr::V4(outside(n)), 24, gateway)).collect();
+    let routes = Routes::new(&[(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24)], &networks);
+    let frames: Vec<_> = (0..BURST)
+        .map(|i| {
+            let to = u32::from(outside(i * 37 % 1000)) + 1;
+            let udp = PacketBuilder::ethernet2(MASTER, MASTER)
+                .ipv4(v4_of(0).octets(), Ipv4Addr::from(to).octets(), 64)
+                .udp(4000, 5000);
+            let mut out = Vec::new();
+            udp.write(&mut out, &[0u8; 18]).unwrap();
+            out
+        })
+        .collect();
+    let key = |f: &[u8]| unicast_destination(f, f.len()).expect("a unicast IPv4 frame");
+    let verdict = best_ns(&frames, |f| match d.from_slave_l3(&routes, 0, f, f.len()) {
+        Verdict::Gateway(id) => id as usize,
+        _ => usize::MAX,
+    });
+    let probe = best_ns(&frames, |f| d.table.lookup(key(f)).map_or(0, usize::from));
+    let trie = best_ns(&frames, |f| match routes.toward(key(f)) {
+        Some(Toward::Gateway(id)) => id as usize,
+        _ => usize::MAX,
+    });
+    let alone = best_ns(&frames, |f| matches!(key(f), Key::V4(_)) as usize);
+    let floor = best_ns(&frames, |f| usize::from(f[33]));
+    println!(
+        "mode l3 routed IPv4: from_slave_l3 {verdict:.2}, the key and slave-table probe {probe:.2}, the key and trie {trie:.2}, the key alone {alone:.2}, the harness {floor:.2} ns/frame"
+    );
+}
+
 fn main() {
     for slaves in [8, 1024] {
         let d = dispatch(slaves);
@@ -106,4 +148,5 @@ fn main() {
             );
         }
     }
+    routed();
 }
