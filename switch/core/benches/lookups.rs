@@ -118,7 +118,10 @@ fn routed() {
         Some(Toward::Gateway(id)) => id as usize,
         _ => usize::MAX,
     });
-    let alone = best_ns(&frames, |f| matches!(key(f), Key::V4(_)) as usize);
+    let alone = best_ns(&frames, |f| match key(f) {
+        Key::V4(a) => a as usize,
+        Key::V6(a) => a as usize,
+    });
     let floor = best_ns(&frames, |f| usize::from(f[33]));
     println!(
         "mode l3 routed IPv4: from_slave_l3 {verdict:.2}, the key and slave-table probe {probe:.2}, the key and trie {trie:.2}, the key alone {alone:.2}, the harness {floor:.2} ns/frame"
