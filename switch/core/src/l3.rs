@@ -19,7 +19,7 @@ impl Dispatch {
     /// is delivered locally (private: dropped), whatever the MACs; else multicast and non-IP
     /// are dropped and the rest is routed: the master's own address to the host, a connected
     /// or routed destination to the phy through its next hop.
-    #[inline]
+    #[inline(always)]
     pub fn from_slave_l3(&self, routes: &Routes, sender: SlaveId, frame: &[u8], frame_len: usize) -> Verdict {
         // The common case, an untagged unicast IP frame that is no NS, needs its destination
         // only: decided as below without classifying the rest.
