@@ -15,6 +15,7 @@ use std::time::Instant;
 use dpdk_wrap::Eal;
 use switch_core::classify::Key;
 use switch_core::routes::{Route, Routes};
+use switch_core::table::AddressTable;
 
 const BURST: usize = 32;
 
@@ -43,7 +44,7 @@ fn main() {
         .collect();
     routes.push((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0, gateway(999)));
     let master = [(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24)];
-    let trie = Routes::new(&master, &routes);
+    let trie = Routes::new(&master, &routes, &AddressTable::new([]));
 
     // rte_lpm's next hop: the gateway's last byte, or 1000 (connected) / 1001 (local).
     let config = dpdk_sys::rte_lpm_config {

@@ -97,6 +97,7 @@ fn routes() -> &'static Routes {
                 (ip("0.0.0.0"), 0, ip("10.0.0.254")),
                 (ip("::"), 0, ip("2001:db8::fe")),
             ],
+            &dispatches()[0].table,
         )
     })
 }
@@ -138,6 +139,11 @@ fn check_filtered(sender: SlaveId, v: Verdict, data: &[u8]) {
 fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
     let v = d.from_slave_l3(routes(), sender, data, data.len());
     check_verdict(d, v);
+    if matches!(v, Verdict::Route | Verdict::Gateway(_) | Verdict::Host(_)) && d.flags != PortFlags::Vepa {
+        // An up slave's address is delivered, never routed: the trie's marks send it to the
+        // slave table.
+        assert_eq!(owner(d, unicast_destination(data, data.len())), None);
+    }
     match v {
         Verdict::Route => {
             // The datapath's next hop: the destination, read from the frame again.

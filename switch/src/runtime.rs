@@ -814,11 +814,12 @@ fn build_tables(
         let addresses = slave.iter().flat_map(|s| &s.addresses);
         addresses.map(move |(address, _prefix)| (Key::from(*address), i as SlaveId))
     });
+    let table = AddressTable::new(entries);
     let l3 = &settings.l3;
     let routes: Vec<_> = l3.routes.iter().map(|r| (r.to.0, r.to.1, r.via)).collect();
     let l3 = (settings.mode != Mode::L2).then(|| {
         Arc::new(L3Tables {
-            routes: Routes::new(&l3.addresses, &routes),
+            routes: Routes::new(&l3.addresses, &routes, &table),
             neighbours: Neighbours::new(l3.neighbours.iter().map(|n| (n.ip, n.mac))),
             proxy: l3.proxy_neighbour,
             sources: error_sources(&l3.addresses),
@@ -850,7 +851,7 @@ fn build_tables(
         dispatch: Arc::new(Dispatch {
             flags: settings.flags,
             master_mac,
-            table: AddressTable::new(entries),
+            table,
             filters: slaves
                 .iter()
                 .map(|slave| match slave {

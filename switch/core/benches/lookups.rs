@@ -96,7 +96,11 @@ fn routed() {
     let d = dispatch(1);
     let gateway = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254));
     let networks: Vec<_> = (0..1000).map(|n| (IpAddr::V4(outside(n)), 24, gateway)).collect();
-    let routes = Routes::new(&[(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24)], &networks);
+    let routes = Routes::new(
+        &[(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 24)],
+        &networks,
+        &d.table,
+    );
     let frames: Vec<_> = (0..BURST)
         .map(|i| {
             let to = u32::from(outside(i * 37 % 1000)) + 1;

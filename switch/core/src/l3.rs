@@ -74,13 +74,18 @@ impl Dispatch {
         })
     }
 
-    /// An IP unicast frame's verdict from its destination: local delivery, else routed.
+    /// An IP unicast frame's verdict from its destination: local delivery, else routed. The
+    /// slave table is read only under a leaf where a slave owns an address (the trie marks
+    /// them): a frame routed outside is decided by the trie alone.
     #[inline(always)]
     fn unicast_l3(&self, routes: &Routes, destination: Key) -> Verdict {
-        if let Some(local) = self.local(destination) {
-            return local;
+        let leaf = routes.leaf(destination);
+        if leaf.may_be_owned() {
+            if let Some(local) = self.local(destination) {
+                return local;
+            }
         }
-        match routes.toward(destination) {
+        match leaf.toward() {
             Some(Toward::Local) => Verdict::Host(DropReason::NoHost),
             Some(Toward::Connected) => Verdict::Route,
             Some(Toward::Gateway(gateway)) => Verdict::Gateway(gateway),

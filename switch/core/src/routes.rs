@@ -3,11 +3,15 @@
 //! with prefix expansion (DIR-16-8-8...: the first 16 bits of an address index a root of 65,536
 //! slots, each further byte a chunk of 256), so that a lookup is one read per level below the
 //! root the table needs: two for an IPv4 /24, three for a host route, whatever the table holds.
+//! A leaf also tells whether a slave may own an address under it (one does under the same
+//! leaf): only then need a slave's frame be looked up in the slave table, so a routed frame
+//! to the outside pays for the trie alone.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
 use crate::classify::Key;
+use crate::table::AddressTable;
 
 /// Where a destination is routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +49,9 @@ impl Routes {
     /// The master's addresses (each a local host route and a connected network) and the
     /// configured routes `(network, prefix length, next hop)`. Where two give one network,
     /// the first stands: local, then connected, then configured, as the kernel's local table
-    /// comes before its main one.
-    pub fn new(master: &[(IpAddr, u8)], routes: &[(IpAddr, u8, IpAddr)]) -> Routes {
+    /// comes before its main one. The leaves holding an address of `slaves` are marked as
+    /// ones a slave may own (`Leaf::may_be_owned`).
+    pub fn new(master: &[(IpAddr, u8)], routes: &[(IpAddr, u8, IpAddr)], slaves: &AddressTable) -> Routes {
         let mut entries = Vec::new();
         for &(address, prefix) in master {
             let host = if address.is_ipv4() { 32 } else { 128 };
@@ -60,7 +65,7 @@ impl Routes {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         let mut seen = HashSet::new();
         for (network, prefix, route) in entries {
-            let leaf = table.leaf(route);
+            let leaf = table.leaf_naming(route);
             match network {
                 IpAddr::V4(a) => v4.push((u32::from(a), prefix.min(32), leaf)),
                 IpAddr::V6(a) => v6.push((u128::from(a), prefix.min(128), leaf)),
@@ -70,11 +75,17 @@ impl Routes {
         v6.retain(|&(a, prefix, _)| seen.insert((masked(Key::V6(a), prefix), prefix)));
         table.v4 = Trie::new(v4);
         table.v6 = Trie::new(v6);
+        for key in slaves.keys() {
+            match key {
+                Key::V4(a) => table.v4.mark_owned(a),
+                Key::V6(a) => table.v6.mark_owned(a),
+            }
+        }
         table
     }
 
     /// The leaf naming `route`: its kind and its index.
-    fn leaf(&mut self, route: Route) -> Slot {
+    fn leaf_naming(&mut self, route: Route) -> Slot {
         let at = match self.routes.iter().position(|r| *r == route) {
             Some(at) => at,
             None => {
@@ -90,7 +101,7 @@ impl Routes {
         kind | Slot::try_from(at)
             .ok()
             .filter(|&at| at <= INDEX)
-            .expect("fewer than 2^29 routes")
+            .expect("fewer than 2^28 routes")
     }
 
     /// The route of the longest prefix holding `destination`.
@@ -103,17 +114,16 @@ impl Routes {
         }
     }
 
-    /// Where `destination` goes, from its leaf alone (no route read): what a frame's
-    /// decision needs.
+    /// Where `destination` goes, from its leaf alone (no route read).
     #[inline(always)]
     pub fn toward(&self, destination: Key) -> Option<Toward> {
-        let leaf = self.leaf_of(destination);
-        match leaf & KIND {
-            LOCAL => Some(Toward::Local),
-            CONNECTED => Some(Toward::Connected),
-            VIA => Some(Toward::Gateway(leaf & INDEX)),
-            _ => None,
-        }
+        self.leaf(destination).toward()
+    }
+
+    /// The leaf of `destination`: what a frame's decision needs.
+    #[inline(always)]
+    pub fn leaf(&self, destination: Key) -> Leaf {
+        Leaf(self.leaf_of(destination))
     }
 
     #[inline(always)]
@@ -160,6 +170,28 @@ impl Routes {
     }
 }
 
+/// A trie leaf: where the destinations under it go, and whether a slave may own one.
+#[derive(Debug, Clone, Copy)]
+pub struct Leaf(Slot);
+
+impl Leaf {
+    /// A slave owns an address under this leaf: the slave table decides before the route.
+    #[inline(always)]
+    pub fn may_be_owned(self) -> bool {
+        self.0 & OWNED != 0
+    }
+
+    #[inline(always)]
+    pub fn toward(self) -> Option<Toward> {
+        match self.0 & KIND {
+            LOCAL => Some(Toward::Local),
+            CONNECTED => Some(Toward::Connected),
+            VIA => Some(Toward::Gateway(self.0 & INDEX)),
+            _ => None,
+        }
+    }
+}
+
 /// `key`'s network bits under `prefix` (at most the family's width), the host bits zero.
 pub(crate) fn masked(key: Key, prefix: u8) -> Key {
     match key {
@@ -200,8 +232,9 @@ impl Bits for u128 {
     }
 }
 
-/// A trie slot: `EMPTY` (no route), a leaf (its route's kind in `KIND`, its index in `INDEX`)
-/// or, with `CHUNK`, the index of the chunk of 256 slots below it.
+/// A trie slot: `EMPTY` (no route), a leaf (its route's kind in `KIND`, its index in `INDEX`,
+/// `OWNED` if a slave owns an address under it) or, with `CHUNK`, the index of the chunk of
+/// 256 slots below it.
 type Slot = u32;
 const EMPTY: Slot = 0;
 const CHUNK: Slot = 1 << 31;
@@ -209,7 +242,8 @@ const KIND: Slot = 3 << 29;
 const LOCAL: Slot = 1 << 29;
 const CONNECTED: Slot = 2 << 29;
 const VIA: Slot = 3 << 29;
-const INDEX: Slot = (1 << 29) - 1;
+const OWNED: Slot = 1 << 28;
+const INDEX: Slot = OWNED - 1;
 const ROOT_BITS: u8 = 16;
 const CHUNK_BITS: u8 = 8;
 const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
@@ -284,11 +318,31 @@ impl<A: Bits> Trie<A> {
         chunk
     }
 
-    /// The leaf of the longest prefix holding `address`, or `EMPTY`.
+    /// Marks the leaf holding `address` as one a slave may own (after every insert: a chunk
+    /// made later would copy the mark to all its slots).
+    fn mark_owned(&mut self, address: A) {
+        if let Some(at) = self.leaf_at(address) {
+            self.slots[at] |= OWNED;
+        }
+    }
+
+    /// The index of the slot holding `address`'s leaf (`None`: the trie is empty).
+    fn leaf_at(&self, address: A) -> Option<usize> {
+        let mut at = address.bits(0, ROOT_BITS);
+        let mut consumed = ROOT_BITS;
+        while *self.slots.get(at)? & CHUNK != 0 && consumed < A::WIDTH {
+            at = (self.slots[at] & !CHUNK) as usize + address.bits(consumed, CHUNK_BITS);
+            consumed += CHUNK_BITS;
+        }
+        Some(at)
+    }
+
+    /// The leaf of the longest prefix holding `address`, or `EMPTY`; in a family without
+    /// routes, `EMPTY | OWNED`: only the slave table can tell where its frames go.
     #[inline(always)]
     fn lookup(&self, address: A) -> Slot {
         let Some(&root) = self.slots.get(address.bits(0, ROOT_BITS)) else {
-            return EMPTY;
+            return EMPTY | OWNED;
         };
         let (mut slot, mut consumed) = (root, ROOT_BITS);
         // A chunk is only made above a longer prefix, so consumed stays below WIDTH.
@@ -321,6 +375,7 @@ mod tests {
                 (ip("10.0.0.0"), 24, ip("10.0.0.9")), // the connected network stands
                 (ip("::"), 0, ip("2001:db8::fe")),
             ],
+            &AddressTable::new([(v4("10.0.0.11"), 0), (v4("10.1.2.3"), 1)]),
         );
         assert_eq!(routes.lookup(v4("10.0.0.1")), Some(Route::Local));
         assert_eq!(routes.lookup(v4("10.0.0.7")), Some(Route::Connected));
@@ -373,7 +428,13 @@ mod tests {
                 };
                 routes.push((masked, prefix, address(u128::from(i as u32 + 1))));
             }
-            let table = Routes::new(&[], &routes);
+            let slaves: Vec<_> = (0..100)
+                .map(|i| (Key::from(address(random(&mut next))), i))
+                .collect();
+            let table = Routes::new(&[], &routes, &AddressTable::new(slaves.clone()));
+            for &(slave, _) in &slaves {
+                assert!(table.leaf(slave).may_be_owned(), "{slave:?}");
+            }
             let linear = |destination: Key| {
                 let within = |&&(network, prefix, _): &&(IpAddr, u8, IpAddr)| match (
                     destination,
@@ -399,8 +460,47 @@ mod tests {
 
     #[test]
     fn without_a_default_an_outside_address_has_no_route() {
-        let routes = Routes::new(&[("10.0.0.1".parse().unwrap(), 24)], &[]);
+        let routes = Routes::new(&[("10.0.0.1".parse().unwrap(), 24)], &[], &AddressTable::new([]));
         assert_eq!(routes.lookup(v4("192.0.2.1")), None);
+        assert_eq!(routes.lookup(Key::V6(1)), None);
+    }
+
+    #[test]
+    fn a_leaf_holding_a_slaves_address_is_marked_and_no_other() {
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        let slaves = AddressTable::new([(v4("10.0.0.11"), 0), (v4("10.1.2.3"), 1), (v4("10.9.0.1"), 2)]);
+        let routes = Routes::new(
+            &[(ip("10.0.0.1"), 24)],
+            &[
+                (ip("0.0.0.0"), 0, ip("10.0.0.254")),
+                (ip("10.1.0.0"), 16, ip("10.0.0.253")),
+                (ip("20.0.0.0"), 24, ip("10.0.0.252")),
+            ],
+            &slaves,
+        );
+        let owned = |t: &str| routes.leaf(v4(t)).may_be_owned();
+        // The leaf is the mark's grain: the /16 of 10.1.2.3, the default route's root slot
+        // (10.9.0.0/16) of 10.9.0.1; the master's own host route split the connected /24 into
+        // one leaf per address, so there only 10.0.0.11's.
+        for marked in ["10.0.0.11", "10.1.2.3", "10.1.200.1", "10.9.0.1", "10.9.255.1"] {
+            assert!(owned(marked), "{marked}");
+        }
+        for unmarked in [
+            "10.0.0.7",
+            "10.0.1.1",
+            "10.2.0.1",
+            "20.0.0.1",
+            "192.0.2.1",
+            "10.0.0.1",
+        ] {
+            assert!(!owned(unmarked), "{unmarked}");
+        }
+        // What the marks leave alone: the routes.
+        assert_eq!(routes.lookup(v4("10.0.0.11")), Some(Route::Connected));
+        assert_eq!(routes.next_hop(v4("10.9.0.1")), Some(v4("10.0.0.254")));
+        assert_eq!(routes.next_hop(v4("10.1.2.3")), Some(v4("10.0.0.253")));
+        // A family without routes: only the slave table knows.
+        assert!(routes.leaf(Key::V6(1)).may_be_owned());
         assert_eq!(routes.lookup(Key::V6(1)), None);
     }
 }

@@ -59,6 +59,12 @@ impl<V: Value> AddressTable<V> {
             Key::V6(a) => self.v6.lookup(a),
         }
     }
+
+    /// Every address the table holds (in no particular order).
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        let v4 = self.v4.addresses().map(Key::V4);
+        v4.chain(self.v6.addresses().map(Key::V6))
+    }
 }
 
 /// An address type the table can hash.
@@ -119,6 +125,10 @@ impl<A: Address + Default, V: Value> OpenTable<A, V> {
         table
     }
 
+    fn addresses(&self) -> impl Iterator<Item = A> + '_ {
+        self.slots.iter().filter(|s| s.value != V::EMPTY).map(|s| s.addr)
+    }
+
     #[inline(always)]
     fn bucket(&self, addr: A) -> usize {
         ((addr.fold() ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & self.mask
@@ -151,6 +161,9 @@ mod tests {
             .chain((0..1000u128).map(|i| (Key::V6(0x2001_0db8 << 96 | i), 9)))
             .collect();
         let table = AddressTable::new(entries.clone());
+        let keys: std::collections::HashSet<_> = table.keys().collect();
+        assert_eq!(keys, entries.iter().map(|&(key, _)| key).collect());
+        assert_eq!(table.keys().count(), entries.len());
         for (key, slave) in entries {
             assert_eq!(table.lookup(key), Some(slave), "{key:?}");
         }

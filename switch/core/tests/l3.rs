@@ -26,7 +26,8 @@ fn routes(with_defaults: bool) -> Routes {
         (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0, IpAddr::V4(GATEWAY_V4)),
         (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0, IpAddr::V6(GATEWAY_V6)),
     ];
-    Routes::new(&master, if with_defaults { &defaults } else { &[] })
+    let slaves = dispatch(PortFlags::Bridge).table;
+    Routes::new(&master, if with_defaults { &defaults } else { &[] }, &slaves)
 }
 
 /// The verdict routing through `via`, a default route's gateway.
