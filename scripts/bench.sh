@@ -212,6 +212,19 @@ is_scale() { [[ "$1" == *busy* || "$1" == l3-out ]]; }
 reference_of() { [ "$1" = l3-out ] && echo l2-out || echo ipv4; }
 median_of() { echo "$1" | tr ' ' '\n' | grep . | median; }
 declare -A tp sw base
+# Ours and the baseline's runs of case $1 in round $2, the baseline first in even rounds: the VM
+# drifts over a pair of runs, and it would otherwise always drift for the same one of the two.
+ours_and_baseline() { # case round command [args] (the binary to run is the command's last argument)
+  local c=$1 r=$2
+  shift 2
+  if [ -n "${BASELINE:-}" ] && ((r % 2 == 0)); then
+    base[$c]+="$("$@" "$BASELINE") "
+    sw[$c]+="$("$@") "
+  else
+    sw[$c]+="$("$@") "
+    if [ -n "${BASELINE:-}" ]; then base[$c]+="$("$@" "$BASELINE") "; fi
+  fi
+}
 for r in $(seq "$ROUNDS"); do
   for c in "${cases[@]}"; do
     if [ "$c" = null-fwd ]; then
@@ -219,26 +232,17 @@ for r in $(seq "$ROUNDS"); do
       sw[$c]+="$(run_fwd) "
     elif [[ "$c" == l?-out ]]; then
       [ "$c" = l2-out ] && tp[$c]+="$(run_testpmd "$work/$c.pcap") "
-      sw[$c]+="$(run_out "${c%-out}" "$work/$c.pcap") "
-      if [ -n "${BASELINE:-}" ]; then
-        base[$c]+="$(run_out "${c%-out}" "$work/$c.pcap" "$BASELINE") "
-      fi
+      ours_and_baseline "$c" "$r" run_out "${c%-out}" "$work/$c.pcap"
     elif [ "$c" = ovs ]; then
       tp[$c]+="$(run_ovs "$work/ipv4.pcap") "
       sw[$c]+="$(run_switch "$work/ipv4.pcap" ${slaves[ipv4]}) "
     elif [[ "$c" == vhost-* ]]; then
       tp[$c]+="$(run_vhost testpmd "${c#vhost-}") "
-      sw[$c]+="$(run_vhost switch "${c#vhost-}") "
-      if [ -n "${BASELINE:-}" ]; then
-        base[$c]+="$(run_vhost switch "${c#vhost-}" "$BASELINE") "
-      fi
+      ours_and_baseline "$c" "$r" run_vhost switch "${c#vhost-}"
     else
       is_scale "$c" || tp[$c]+="$(run_testpmd "$work/$c.pcap") "
-      sw[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]}) "
       # (A baseline that made every slave an ethdev cannot start 1,024 slaves: it shows nan.)
-      if [ -n "${BASELINE:-}" ]; then
-        base[$c]+="$(run_switch "$work/$c.pcap" ${slaves[$c]} "$BASELINE") "
-      fi
+      ours_and_baseline "$c" "$r" run_switch "$work/$c.pcap" ${slaves[$c]}
     fi
     echo "round $r $c: testpmd $(echo ${tp[$c]:-} | awk '{print $NF}') switch $(echo ${sw[$c]} | awk '{print $NF}') baseline $(echo ${base[$c]:-} | awk '{print $NF}')" >&2
   done
