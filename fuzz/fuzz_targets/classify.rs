@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use switch_core::classify::{classify, unicast_destination, Classified, DstKind, Key, ETH_HLEN};
-use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Verdict};
+use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Multicast, Verdict};
 use switch_core::filter::{Action, Connections, Filter, Filters, Flow, SlaveFilters};
 use switch_core::guest_mac::to_master;
 use switch_core::icmp::{unreachable, Unreachable, UNREACHABLE_MAX};
@@ -39,12 +39,14 @@ fn dispatches() -> &'static [Dispatch; 3] {
                 (Key::V4(0x0a00_0002), 2),           // 10.0.0.2
                 (Key::V4(0x0a00_0004), DOWN),        // 10.0.0.4
             ]),
-            filters: (0..SLAVES)
-                .map(|s| McFilter {
-                    groups: vec![[0x01, 0x00, 0x5e, 0, 0, 0xfb]],
-                    allmulti: s == 1,
-                })
-                .collect(),
+            multicast: Multicast::new(
+                (0..SLAVES)
+                    .map(|s| McFilter {
+                        groups: vec![[0x01, 0x00, 0x5e, 0, 0, 0xfb]],
+                        allmulti: s == 1,
+                    })
+                    .collect(),
+            ),
             states: {
                 let states = SlaveStates::new(usize::from(SLAVES), true);
                 states.set(DOWN, false);
@@ -270,6 +272,10 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
                 let takes = d.takes_multicast(slave, &c.dst);
                 assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
+            // The fan-out's precomputed takers, those up, are what the filters say.
+            let up = d.multicast.takers(&c.dst).iter().copied().filter(|&s| d.states.is_up(s));
+            let filtered = (0..SLAVES).filter(|&s| d.takes_multicast(s, &c.dst));
+            assert!(up.eq(filtered));
         }
         Verdict::Phy
         | Verdict::Drop(_)

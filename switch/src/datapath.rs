@@ -506,13 +506,13 @@ impl Outputs {
         counters: &LcoreCounters,
     ) {
         let dst: [u8; 6] = m.data()[0..6].try_into().unwrap();
-        // One pass over the slaves' filters, into a list kept from frame to frame.
+        // One pass over the group's takers, into a list kept from frame to frame.
         let mut ports = std::mem::take(&mut self.flood_ports);
         ports.clear();
         if flood.to_slaves {
-            let takes = |s: &SlaveId| Some(*s) != flood.except && dispatch.takes_multicast(*s, &dst);
-            let slaves = (0..dispatch.filters.len() as SlaveId).filter(takes);
-            ports.extend(slaves.map(|s| self.first_slave + usize::from(s)));
+            let takes = |&&s: &&SlaveId| Some(s) != flood.except && dispatch.states.is_up(s);
+            let slaves = dispatch.multicast.takers(&dst).iter().filter(takes);
+            ports.extend(slaves.map(|&s| self.first_slave + usize::from(s)));
         }
         if flood.to_phy {
             ports.push(PHY);

@@ -15,7 +15,7 @@ use conf::{Backing, Config, FilterConf, Mode, PortConf, SlaveConf};
 use dpdk_wrap::{DpdkError, Eal, Epochs, EthPort, LcoreJob, Mempool, PortSetup, Published, Ring, BURST};
 use switch_core::announce::announcements;
 use switch_core::classify::Key;
-use switch_core::dispatch::{Dispatch, DropReason, McFilter};
+use switch_core::dispatch::{Dispatch, DropReason, McFilter, Multicast};
 use switch_core::filter::{Connections, Filter, Net, Rule, SlaveFilters};
 use switch_core::guest_mac::GuestMacs;
 use switch_core::neighbour::Neighbours;
@@ -852,16 +852,18 @@ fn build_tables(
             flags: settings.flags,
             master_mac,
             table,
-            filters: slaves
-                .iter()
-                .map(|slave| match slave {
-                    Some(s) => McFilter {
-                        groups: s.multicast.clone(),
-                        allmulti: s.allmulti,
-                    },
-                    None => McFilter::default(),
-                })
-                .collect(),
+            multicast: Multicast::new(
+                slaves
+                    .iter()
+                    .map(|slave| match slave {
+                        Some(s) => McFilter {
+                            groups: s.multicast.clone(),
+                            allmulti: s.allmulti,
+                        },
+                        None => McFilter::default(),
+                    })
+                    .collect(),
+            ),
             states: states.clone(),
         }),
         // Only a guest is announced (after it moved): a ring or device slave has none.

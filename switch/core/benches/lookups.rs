@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use etherparse::PacketBuilder;
 use switch_core::classify::{unicast_destination, Key};
-use switch_core::dispatch::{Dispatch, McFilter, Verdict};
+use switch_core::dispatch::{Dispatch, McFilter, Multicast, Verdict};
 use switch_core::routes::{Routes, Toward};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
@@ -43,7 +43,7 @@ fn dispatch(slaves: usize) -> Dispatch {
         flags: PortFlags::Bridge,
         master_mac: MASTER,
         table: AddressTable::new(owners),
-        filters: (0..slaves).map(|_| McFilter::default()).collect(),
+        multicast: Multicast::new((0..slaves).map(|_| McFilter::default()).collect()),
         states: Arc::new(SlaveStates::new(slaves, true)),
     }
 }

@@ -154,7 +154,62 @@ pub struct McFilter {
 impl McFilter {
     #[inline]
     pub fn takes(&self, dst: &[u8; 6]) -> bool {
-        self.allmulti || *dst == [0xff; 6] || self.groups.contains(dst)
+        self.allmulti || *dst == BROADCAST || self.groups.contains(dst)
+    }
+}
+
+const BROADCAST: [u8; 6] = [0xff; 6];
+
+/// The slaves' multicast filters (by SlaveId) and, worked out from them with each table, who
+/// takes each group: a frame's fan-out walks its group's takers, not every slave's filter (with
+/// 1,024 slaves and two in a group, two reads instead of 1,024).
+pub struct Multicast {
+    filters: Vec<McFilter>,
+    /// Every slave: broadcast passes every filter.
+    everyone: Box<[SlaveId]>,
+    /// By group MAC (sorted), the slaves that joined it or take all multicast, in order.
+    groups: Vec<([u8; 6], Box<[SlaveId]>)>,
+    /// The allmulti slaves: the takers of a group nobody joined.
+    allmulti: Box<[SlaveId]>,
+}
+
+impl Multicast {
+    pub fn new(filters: Vec<McFilter>) -> Multicast {
+        let ids = || (0..filters.len()).map(|s| SlaveId::try_from(s).expect("fewer than 65,535 slaves"));
+        let allmulti: Vec<SlaveId> = ids().filter(|&s| filters[usize::from(s)].allmulti).collect();
+        let mut joined = std::collections::BTreeMap::<[u8; 6], Vec<SlaveId>>::new();
+        for s in ids() {
+            for group in &filters[usize::from(s)].groups {
+                joined.entry(*group).or_default().push(s);
+            }
+        }
+        let groups = joined
+            .into_iter()
+            .map(|(group, mut takers)| {
+                takers.extend(&allmulti);
+                takers.sort_unstable();
+                takers.dedup();
+                (group, takers.into_boxed_slice())
+            })
+            .collect();
+        Multicast {
+            everyone: ids().collect(),
+            groups,
+            allmulti: allmulti.into_boxed_slice(),
+            filters,
+        }
+    }
+
+    /// The slaves whose filters take a frame to `dst` (up or down), in SlaveId order.
+    #[inline]
+    pub fn takers(&self, dst: &[u8; 6]) -> &[SlaveId] {
+        if *dst == BROADCAST {
+            return &self.everyone;
+        }
+        match self.groups.binary_search_by(|(group, _)| group.cmp(dst)) {
+            Ok(at) => &self.groups[at].1,
+            Err(_) => &self.allmulti,
+        }
     }
 }
 
@@ -164,8 +219,7 @@ pub struct Dispatch {
     /// The phy's MAC, shared by every slave.
     pub master_mac: [u8; 6],
     pub table: AddressTable,
-    /// Indexed by SlaveId.
-    pub filters: Vec<McFilter>,
+    pub multicast: Multicast,
     /// A down slave owns no address and takes no multicast copy. Shared with whoever brings
     /// slaves up and down (a guest attaching, an operator).
     pub states: Arc<SlaveStates>,
@@ -295,6 +349,7 @@ impl Dispatch {
     /// Does `slave` take a copy of a multicast frame to `dst`? Only if it is up.
     #[inline]
     pub fn takes_multicast(&self, slave: SlaveId, dst: &[u8; 6]) -> bool {
-        self.states.is_up(slave) && self.filters[usize::from(slave)].takes(dst)
+        let filter = self.multicast.filters.get(usize::from(slave));
+        self.states.is_up(slave) && filter.is_some_and(|f| f.takes(dst))
     }
 }

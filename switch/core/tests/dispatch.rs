@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use switch_core::classify::classify;
-use switch_core::dispatch::{DropReason, Flood, McFilter, Verdict};
+use switch_core::dispatch::{DropReason, Flood, McFilter, Multicast, Verdict};
 use switch_core::table::SlaveId;
 use switch_core::PortFlags;
 
@@ -539,4 +539,23 @@ fn a_guests_rarp_becomes_an_announcement_and_everything_else_dispatches_as_a_sla
         slave_flood(1),
         "a ring slave's RARP is flooded"
     );
+}
+
+#[test]
+fn a_groups_takers_are_its_members_and_the_allmulti_slaves_in_order() {
+    let d = dispatch(PortFlags::Bridge);
+    assert_eq!(d.multicast.takers(&BROADCAST_MAC), &[0, 1, 2]);
+    assert_eq!(d.multicast.takers(&MDNS_GROUP_MAC), &[0, 1]);
+    assert_eq!(d.multicast.takers(&LLMNR_GROUP_MAC), &[1]);
+    let joined = |groups: Vec<[u8; 6]>, allmulti| McFilter { groups, allmulti };
+    let m = Multicast::new(vec![
+        joined(vec![LLMNR_GROUP_MAC], false),
+        joined(vec![], true),
+        joined(vec![MDNS_GROUP_MAC, LLMNR_GROUP_MAC], false),
+        joined(vec![MDNS_GROUP_MAC], true),
+    ]);
+    assert_eq!(m.takers(&LLMNR_GROUP_MAC), &[0, 1, 2, 3]);
+    assert_eq!(m.takers(&MDNS_GROUP_MAC), &[1, 2, 3]);
+    assert_eq!(m.takers(&ALL_NODES_MAC), &[1, 3]);
+    assert_eq!(Multicast::new(Vec::new()).takers(&BROADCAST_MAC), &[] as &[u16]);
 }

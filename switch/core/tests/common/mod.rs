@@ -11,7 +11,7 @@ use etherparse::{
     Ipv6RawExtHeader, PacketBuilder, SingleVlanHeader, VlanId, VlanPcp,
 };
 use switch_core::classify::{classify, Classified, Key};
-use switch_core::dispatch::{Dispatch, McFilter};
+use switch_core::dispatch::{Dispatch, McFilter, Multicast};
 use switch_core::state::SlaveStates;
 use switch_core::table::{AddressTable, SlaveId};
 use switch_core::PortFlags;
@@ -262,7 +262,7 @@ pub fn dispatch(flags: PortFlags) -> Dispatch {
         flags,
         master_mac: MASTER_MAC,
         table: AddressTable::new(owners),
-        filters: vec![
+        multicast: Multicast::new(vec![
             McFilter {
                 groups: vec![MDNS_GROUP_MAC],
                 allmulti: false,
@@ -272,7 +272,7 @@ pub fn dispatch(flags: PortFlags) -> Dispatch {
                 allmulti: true,
             },
             McFilter::default(),
-        ],
+        ]),
         states: Arc::new(SlaveStates::new(SLAVE_COUNT, true)),
     }
 }
