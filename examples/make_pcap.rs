@@ -4,8 +4,10 @@
 //! broadcast ARP. (An IPv6/UDP frame is 66 bytes at least.) `l2-out` and `l3-out` are a slave's
 //! IPv4 frames (from 10.0.0.11 and the master's MAC) to 1,000 outside networks 20.x.y.0/24 in
 //! turn: to the next hop's MAC (as an L2 slave sends them) or to the master's (a NOARP L3 one).
+//! `v4-mdns` is `v4` with the share as mDNS (UDP to 224.0.0.251, the group scripts/bench.sh has
+//! two slaves join) instead of broadcast ARP.
 //!
-//! usage: make_pcap OUT.pcap [v4|v6|l2-out|l3-out] [BROADCAST_PERCENT] [SLAVES] [FRAME_BYTES]
+//! usage: make_pcap OUT.pcap [v4|v6|v4-mdns|l2-out|l3-out] [SHARE_PERCENT] [SLAVES] [FRAME_BYTES]
 
 #[path = "../tests/common/pcap.rs"]
 mod pcap;
@@ -22,9 +24,9 @@ const OUTBOUND_FRAMES: usize = 3000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let out = args
-        .get(1)
-        .expect("usage: make_pcap OUT.pcap [v4|v6] [BROADCAST_PERCENT] [SLAVES] [FRAME_BYTES]");
+    let out = args.get(1).expect(
+        "usage: make_pcap OUT.pcap [v4|v6|v4-mdns|l2-out|l3-out] [SHARE_PERCENT] [SLAVES] [FRAME_BYTES]",
+    );
     let kind = args.get(2).map_or("v4", String::as_str);
     let v6 = kind == "v6";
     let outbound = match kind {
@@ -57,6 +59,11 @@ fn main() {
                     64,
                 )
                 .udp(4000, 5000);
+            b.write(&mut frame, &payload(20)).unwrap();
+        } else if i % 100 < broadcast_percent && kind == "v4-mdns" {
+            let b = etherparse::PacketBuilder::ethernet2(PEER, [0x01, 0, 0x5e, 0, 0, 0xfb])
+                .ipv4([10, 0, 0, 1], [224, 0, 0, 251], 64)
+                .udp(5353, 5353);
             b.write(&mut frame, &payload(20)).unwrap();
         } else if i % 100 < broadcast_percent {
             let builder = etherparse::PacketBuilder::ethernet2(PEER, [0xff; 6]).arp(

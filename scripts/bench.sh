@@ -6,7 +6,8 @@
 # against testpmd io between two net_null ports (both directions summed), which measures
 # the Rust wrappers alone. Prints Mpps (median of the per-second rates) and the ratio.
 # Scale cases (switch only; the ratio is to the ipv4 case, 8 busy slaves): "30-busy" spreads the
-# IPv4 traffic over 30 net_null slaves; "8-busy+1016-idle" adds 1,016 idle ring slaves to the 8.
+# IPv4 traffic over 30 net_null slaves; "8-busy+1016-idle" adds 1,016 idle ring slaves to the 8;
+# "8-busy+1016-idle+10%mdns" sends 10 % of the frames to an mDNS group two of the 1,024 joined.
 # Outbound cases: one slave (net_pcap replaying its frames to 1,000 outside networks) -> phy
 # net_null: "l2-out" in mode l2 (against testpmd io), "l3-out" in mode l3 routing them by a
 # table of 1,000 /24 routes through a static neighbour (switch only; the ratio is to l2-out).
@@ -35,6 +36,8 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else print v
 slave_conf() { # k backing
   printf '[[slave]]\nname = "s%d"\n%s\naddresses = ["10.0.%d.%d/16", "2001:db8::%x/64"]\n' \
     "$1" "$2" $(($1 / 200)) $((11 + $1 % 200)) $((0x11 + $1))
+  # The mDNS group the "+10%mdns" case sends to: two members.
+  if [ "$1" -lt 2 ]; then echo 'multicast = ["01:00:5e:00:00:fb"]'; fi
 }
 
 run_switch() { # pcap busy-slaves idle-slaves [binary]
@@ -197,8 +200,8 @@ run_fwd() {
 }
 
 # case -> make_pcap arguments, and busy/idle slaves.
-declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [l2-out]="l2-out" [l3-out]="l3-out")
-declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016")
+declare -A make_args=([ipv4]="v4 0 8" [ipv4-512B]="v4 0 8 512" [ipv4+10%bcast]="v4 10 8" [ipv6]="v6 0 8" [30-busy]="v4 0 30" [8-busy+1016-idle]="v4 0 8" [8-busy+1016-idle+10%mdns]="v4-mdns 10 8" [l2-out]="l2-out" [l3-out]="l3-out")
+declare -A slaves=([ipv4]="8 0" [ipv4-512B]="8 0" [ipv4+10%bcast]="8 0" [ipv6]="8 0" [30-busy]="30 0" [8-busy+1016-idle]="8 1016" [8-busy+1016-idle+10%mdns]="8 1016")
 read -r -a cases <<<"${CASES:-null-fwd ipv4 ipv4-512B ipv4+10%bcast ipv6 ovs 30-busy 8-busy+1016-idle vhost-rx vhost-tx}"
 if [[ " ${cases[*]} " == *" ovs "* ]] && ! [ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
   { apt-get install -y -q openvswitch-switch-dpdk || { apt-get update -q && apt-get install -y -q openvswitch-switch-dpdk; }; } >/dev/null
