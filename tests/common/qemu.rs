@@ -55,13 +55,21 @@ impl Qemu {
     }
 
     /// A QEMU that waits for `plan`'s guest to be migrated to it over the Unix socket `from`
-    /// (it attaches to the vhost socket at once, its device starts once the guest arrives).
+    /// (it attaches to the vhost socket at once, its device starts once the guest arrives);
+    /// returns once that socket listens. (`-incoming unix:` at launch made the socket file
+    /// before it listened: a migration started in between was refused.)
     pub fn incoming(plan: &GuestPlan, console: PathBuf, from: &Path) -> Qemu {
-        Qemu::launch(
-            plan,
-            console,
-            &["-incoming".into(), format!("unix:{}", from.display())],
-        )
+        let qemu = Qemu::launch(plan, console, &["-incoming".into(), "defer".into()]);
+        super::wait_until(
+            || UnixStream::connect(&qemu.qmp).is_ok(),
+            || "no QMP socket from the destination QEMU".into(),
+        );
+        // QMP answers once the listener is set up.
+        qemu.qmp(&format!(
+            r#"{{"execute": "migrate-incoming", "arguments": {{"uri": "unix:{}"}}}}"#,
+            from.display()
+        ));
+        qemu
     }
 
     fn launch(plan: &GuestPlan, console: PathBuf, extra: &[String]) -> Qemu {
