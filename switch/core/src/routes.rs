@@ -321,37 +321,30 @@ impl<A: Bits> Trie<A> {
     /// Marks the leaf holding `address` as one a slave may own (after every insert: a chunk
     /// made later would copy the mark to all its slots).
     fn mark_owned(&mut self, address: A) {
-        if let Some(at) = self.leaf_at(address) {
+        if let Some((at, _)) = self.walk(address) {
             self.slots[at] |= OWNED;
         }
-    }
-
-    /// The index of the slot holding `address`'s leaf (`None`: the trie is empty).
-    fn leaf_at(&self, address: A) -> Option<usize> {
-        let mut at = address.bits(0, ROOT_BITS);
-        let mut consumed = ROOT_BITS;
-        while *self.slots.get(at)? & CHUNK != 0 && consumed < A::WIDTH {
-            at = (self.slots[at] & !CHUNK) as usize + address.bits(consumed, CHUNK_BITS);
-            consumed += CHUNK_BITS;
-        }
-        Some(at)
     }
 
     /// The leaf of the longest prefix holding `address`, or `EMPTY`; in a family without
     /// routes, `EMPTY | OWNED`: only the slave table can tell where its frames go.
     #[inline(always)]
     fn lookup(&self, address: A) -> Slot {
-        let Some(&root) = self.slots.get(address.bits(0, ROOT_BITS)) else {
-            return EMPTY | OWNED;
-        };
-        let (mut slot, mut consumed) = (root, ROOT_BITS);
+        self.walk(address).map_or(EMPTY | OWNED, |(_, leaf)| leaf)
+    }
+
+    /// The slot holding `address`'s leaf: (its index, the leaf); `None`: the trie is empty.
+    #[inline(always)]
+    fn walk(&self, address: A) -> Option<(usize, Slot)> {
+        let mut at = address.bits(0, ROOT_BITS);
+        let (mut slot, mut consumed) = (*self.slots.get(at)?, ROOT_BITS);
         // A chunk is only made above a longer prefix, so consumed stays below WIDTH.
         while slot & CHUNK != 0 && consumed < A::WIDTH {
-            let at = (slot & !CHUNK) as usize + address.bits(consumed, CHUNK_BITS);
-            slot = self.slots.get(at).copied().unwrap_or(EMPTY);
+            at = (slot & !CHUNK) as usize + address.bits(consumed, CHUNK_BITS);
+            slot = *self.slots.get(at)?;
             consumed += CHUNK_BITS;
         }
-        slot
+        Some((at, slot))
     }
 }
 
