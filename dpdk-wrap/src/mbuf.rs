@@ -277,11 +277,13 @@ impl MbufBatch {
     /// Adds a packet; hands it back when the batch is full.
     #[inline(always)]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
-        if self.len == BURST {
+        // One compare, which also proves the index in bounds; the length stays in a register.
+        let n = self.len;
+        if n >= BURST {
             return Err(m);
         }
-        self.bufs[self.len] = m.into_raw();
-        self.len += 1;
+        self.bufs[n] = m.into_raw();
+        self.len = n + 1;
         Ok(())
     }
 
@@ -297,10 +299,9 @@ impl MbufBatch {
     pub fn drain(&mut self) -> Drain<'_> {
         let end = self.len;
         self.len = 0;
+        // The batch stays borrowed (mutably, through this shared reborrow) while it drains.
         Drain {
-            batch: self,
-            next: 0,
-            end,
+            rest: self.bufs[..end].iter(),
         }
     }
 
@@ -368,18 +369,19 @@ impl Drop for MbufBatch {
 
 /// See [`MbufBatch::drain`].
 pub struct Drain<'a> {
-    batch: &'a mut MbufBatch,
-    next: usize,
-    end: usize,
+    /// The slots not handed out yet: each is owned and valid.
+    rest: std::slice::Iter<'a, *mut rte_mbuf>,
 }
 
 impl Drain<'_> {
     /// The packet `ahead` positions after the next one, if any (for prefetching).
     #[inline(always)]
     pub fn peek_ahead(&self, ahead: usize) -> Option<&Mbuf> {
-        // SAFETY: slots next..end are still owned by this drain and valid.
-        (ahead < self.end - self.next)
-            .then(|| unsafe { &*(self.batch.bufs.as_ptr().add(self.next + ahead) as *const Mbuf) })
+        // SAFETY: Mbuf is a transparent NonNull, and the slots not handed out are valid mbufs.
+        self.rest
+            .as_slice()
+            .get(ahead)
+            .map(|raw| unsafe { &*(raw as *const *mut rte_mbuf as *const Mbuf) })
     }
 }
 
@@ -388,23 +390,19 @@ impl Iterator for Drain<'_> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<Mbuf> {
-        if self.next == self.end {
-            return None;
-        }
-        let raw = self.batch.bufs[self.next];
-        self.next += 1;
-        // SAFETY: each slot in next..end is owned and handed out exactly once.
-        Some(unsafe { Mbuf::from_raw(raw) })
+        // SAFETY: each slot not handed out is owned and handed out exactly once.
+        self.rest.next().map(|&raw| unsafe { Mbuf::from_raw(raw) })
     }
 }
 
 impl Drop for Drain<'_> {
     fn drop(&mut self) {
-        let rest = self.end - self.next;
-        if rest > 0 {
-            // SAFETY: slots next..end were never handed out; free them in bulk.
+        let rest = self.rest.as_slice();
+        if !rest.is_empty() {
+            // SAFETY: these slots were never handed out; free them in bulk. The call only reads
+            // the array, so the pointer from a shared slice is not written through.
             unsafe {
-                dpdk_sys::rte_pktmbuf_free_bulk(self.batch.bufs.as_mut_ptr().add(self.next), rest as u32)
+                dpdk_sys::rte_pktmbuf_free_bulk(rest.as_ptr() as *mut *mut rte_mbuf, rest.len() as u32)
             };
         }
     }

@@ -313,13 +313,19 @@ impl Dispatch {
     /// unicast with a key needs only its destination key, anything else is classified.
     #[inline(always)]
     pub fn from_phy_frame(&self, frame: &[u8], frame_len: usize) -> Verdict {
-        match unicast_destination(frame, frame_len) {
-            Some(key) => match self.by_destination(Some(key)) {
-                Ok(owner) => Verdict::Slave(owner),
-                Err(reason) => Verdict::Host(reason),
-            },
+        match self.from_phy_unicast(frame, frame_len) {
+            Some(Ok(owner)) => Verdict::Slave(owner),
+            Some(Err(reason)) => Verdict::Host(reason),
             None => self.from_phy(classify(frame, frame_len).as_ref()),
         }
+    }
+
+    /// The common case of `from_phy_frame`, an untagged unicast with a key: its owner, or
+    /// why it goes to the host; `None` for any other frame. Apart from the `Verdict`, so that
+    /// the datapath can deliver it without building and matching one.
+    #[inline(always)]
+    pub fn from_phy_unicast(&self, frame: &[u8], frame_len: usize) -> Option<Result<SlaveId, DropReason>> {
+        unicast_destination(frame, frame_len).map(|key| self.by_destination(Some(key)))
     }
 
     /// A frame from the wire (ipvlan_handle_mode_l2).
