@@ -26,29 +26,16 @@ ROUNDS=${2:-3}
 ./scripts/setup.sh >/dev/null
 cargo build --release --quiet --bin ipvlan-switch --example make_pcap
 cargo build --release --quiet -p dpdk-wrap --example fwd
+source scripts/bench-conf.sh
 work=$(mktemp -d /tmp/ipvsw-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "nan"; else print v[int((NR + 1) / 2)]}'; }
 
 # Median of the rates after a 2 s warm-up, in Mpps.
-# Slave k owns 10.0.k/200.11+k%200 and 2001:db8::11+k (hex), as make_pcap addresses them.
-slave_conf() { # k backing
-  printf '[[slave]]\nname = "s%d"\n%s\naddresses = ["10.0.%d.%d/16", "2001:db8::%x/64"]\n' \
-    "$1" "$2" $(($1 / 200)) $((11 + $1 % 200)) $((0x11 + $1))
-  # The mDNS group the "+10%mdns" case sends to: two members.
-  if [ "$1" -lt 2 ]; then echo 'multicast = ["01:00:5e:00:00:fb"]'; fi
-}
-
 run_switch() { # pcap busy-slaves idle-slaves [binary]
   local conf=$work/switch.toml bin=${4:-./target/release/ipvlan-switch}
-  {
-    echo 'mode = "l2"'; echo 'lcores = [1]'
-    echo '[eal]'; echo "args = [\"-l\", \"0,1\", \"--no-pci\", \"--in-memory\", \"--file-prefix\", \"bench-sw-$$\"]"
-    echo '[phy]'; echo "device = \"net_pcap0,rx_pcap=$1,infinite_rx=1\""; echo 'mac = "02:00:00:00:00:01"'
-    for i in $(seq 0 $(($2 - 1))); do slave_conf "$i" "device = \"net_null$i,no-rx=1\""; done
-    for i in $(seq "$2" $(($2 + $3 - 1))); do slave_conf "$i" "ring = \"r$i\""; done
-  } > "$conf"
+  switch_conf "$1" "$2" "$3" "bench-sw-$$" '"--in-memory"' >"$conf"
   timeout -s INT "$((SECONDS_PER_RUN + 2))" "$bin" --config "$conf" --stats-period 1 \
     --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
   { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx ([0-9.]+) Mpps.*/\1/' | median
@@ -57,18 +44,8 @@ run_switch() { # pcap busy-slaves idle-slaves [binary]
 
 # Mpps the phy sent, one slave's pcap replayed to the outside (mode l2 or l3).
 run_out() { # l2|l3 pcap [binary]
-  local conf=$work/out.toml bin=${3:-./target/release/ipvlan-switch} i
-  {
-    echo "mode = \"$1\""; echo 'lcores = [1]'
-    echo '[eal]'; echo "args = [\"-l\", \"0,1\", \"--no-pci\", \"--in-memory\", \"--file-prefix\", \"bench-sw-$$\"]"
-    echo '[phy]'; echo 'device = "net_null0,no-rx=1"'; echo 'mac = "02:00:00:00:00:01"'
-    if [ "$1" = l3 ]; then
-      echo 'addresses = ["10.0.0.1/24"]'
-      for i in $(seq 0 999); do printf '[[route]]\nto = "20.%d.%d.0/24"\nvia = "10.0.0.254"\n' $((i / 250)) $((i % 250)); done
-      printf '[[neighbour]]\nip = "10.0.0.254"\nmac = "02:00:00:00:00:fe"\n'
-    fi
-    printf '[[slave]]\nname = "s"\ndevice = "net_pcap1,rx_pcap=%s,infinite_rx=1"\naddresses = ["10.0.0.11/24"]\n' "$2"
-  } > "$conf"
+  local conf=$work/out.toml bin=${3:-./target/release/ipvlan-switch}
+  out_conf "$1" "$2" "bench-sw-$$" '"--in-memory"' >"$conf"
   timeout -s INT "$((SECONDS_PER_RUN + 2))" "$bin" --config "$conf" --stats-period 1 \
     --log-level warn 2>"$work/switch.err" >"$work/switch.out" || true
   { grep '^rates:' "$work/switch.out" || true; } | tail -n +3 | sed -E 's/.*phy rx [0-9.]+ Mpps tx ([0-9.]+) Mpps.*/\1/' | median

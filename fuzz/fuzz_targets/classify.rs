@@ -141,6 +141,10 @@ fn check_filtered(sender: SlaveId, v: Verdict, data: &[u8]) {
 fn check_l3(d: &Dispatch, sender: SlaveId, data: &[u8]) {
     let v = d.from_slave_l3(routes(), sender, data, data.len());
     check_verdict(d, v);
+    // The datapath's shortcut decides as the whole decision, where it decides.
+    if let Some(gateway) = d.from_slave_l3_gateway(routes(), data, data.len()) {
+        assert_eq!(v, Verdict::Gateway(gateway));
+    }
     if matches!(v, Verdict::Route | Verdict::Gateway(_) | Verdict::Host(_)) && d.flags != PortFlags::Vepa {
         // An up slave's address is delivered, never routed: the trie's marks send it to the
         // slave table.

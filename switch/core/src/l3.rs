@@ -9,7 +9,7 @@ use crate::classify::{
 };
 use crate::dispatch::{Dispatch, DropReason, Verdict};
 use crate::neighbour::{self, Solicitation};
-use crate::routes::{Route, Routes, Toward};
+use crate::routes::{GatewayId, Route, Routes, Toward};
 use crate::table::SlaveId;
 use crate::PortFlags;
 
@@ -60,6 +60,21 @@ impl Dispatch {
             Some(destination) => self.unicast_l3(routes, destination),
             None => Verdict::Drop(DropReason::Malformed),
         }
+    }
+
+    /// The common case of `from_slave_l3`, an untagged unicast IP frame to a destination
+    /// outside every slave's leaf, routed through a gateway: that gateway; `None` for any
+    /// other frame. Apart from the `Verdict`, so that the datapath can route it without
+    /// building and matching one.
+    #[inline(always)]
+    pub fn from_slave_l3_gateway(
+        &self,
+        routes: &Routes,
+        frame: &[u8],
+        frame_len: usize,
+    ) -> Option<GatewayId> {
+        routable_destination(frame, frame_len)
+            .and_then(|destination| routes.leaf(destination).unowned_gateway())
     }
 
     /// A destination a slave owns: delivered to it (private: dropped); vepa skips this.

@@ -181,6 +181,13 @@ impl Leaf {
         self.0 & OWNED != 0
     }
 
+    /// The gateway of a leaf no slave may own an address under, the common routed case, in
+    /// one compare (the kind is VIA, no OWNED or CHUNK bit); `None` for any other leaf.
+    #[inline(always)]
+    pub fn unowned_gateway(self) -> Option<GatewayId> {
+        (self.0 & !INDEX == VIA).then_some(self.0 & INDEX)
+    }
+
     #[inline(always)]
     pub fn toward(self) -> Option<Toward> {
         match self.0 & KIND {
