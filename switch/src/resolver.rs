@@ -25,7 +25,9 @@ use switch_core::classify::{classify, Key};
 use switch_core::icmp::Unreachable;
 use switch_core::neighbour::{self, Neighbours, REQUEST_MAX};
 
-use crate::datapath::{error_sources, readdressed, IcmpBudget, NextHops, ResolverOutbox, Tables};
+use crate::datapath::{
+    error_sources, eth_addresses, readdressed, IcmpBudget, NextHops, ResolverOutbox, Tables,
+};
 
 /// Frames that wait for one next hop, at most (more are dropped and counted).
 const QUEUE_MAX: usize = 16;
@@ -379,7 +381,7 @@ impl Work {
         });
         let resolved = Neighbours::default().with(known);
         drop(self.tables.update(|current| Tables {
-            next_hops: Arc::new(NextHops::new(current.l3.as_deref(), resolved)),
+            next_hops: Arc::new(NextHops::new(current.l3.as_deref(), resolved, self.master_mac)),
             ..current.clone()
         }));
     }
@@ -417,7 +419,7 @@ impl Work {
 
     /// `m` to the phy with `mac` as destination and the master's as source.
     fn send_to(&mut self, m: Mbuf, mac: &[u8; 6]) {
-        match readdressed(m, mac, &self.master_mac, &self.pool) {
+        match readdressed(m, &eth_addresses(mac, &self.master_mac), &self.pool) {
             Some(m) => self.send(m),
             None => {
                 self.counters.dropped.fetch_add(1, Relaxed);

@@ -845,7 +845,7 @@ fn build_tables(
         })
     });
     Tables {
-        next_hops: Arc::new(NextHops::new(l3.as_deref(), resolved)),
+        next_hops: Arc::new(NextHops::new(l3.as_deref(), resolved, master_mac)),
         filters,
         l3,
         dispatch: Arc::new(Dispatch {
