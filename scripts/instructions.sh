@@ -7,7 +7,10 @@
 # ipv4, ipv6 (phy net_pcap -> 8 net_null slaves), l2-out, l3-out (one slave -> phy net_null).
 # Not a rate: a cache miss costs one instruction here, and valgrind runs ~50x slower. Use it to
 # compare builds (BASELINE=path/to/another/ipvlan-switch), then confirm with bench.sh.
-# usage: [CASES="ipv4 l3-out"] [BASELINE=bin] scripts/instructions.sh [SECONDS_PER_RUN]
+# KEEP=dir keeps each run's callgrind output there (dir/CASE.BINARY.callgrind), for
+# callgrind_annotate --auto=yes (the release build has line tables); VALGRIND_ARGS adds options
+# (--dump-instr=yes: counts per instruction, for callgrind_annotate or objdump).
+# usage: [CASES="ipv4 l3-out"] [BASELINE=bin] [KEEP=dir] scripts/instructions.sh [SECONDS_PER_RUN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-20}
@@ -32,7 +35,8 @@ count() { # case binary
     *) switch_conf "$work/$c.pcap" 8 0 "instr-$$" "$memory" >"$conf" ;;
   esac
   # --fair-sched: the polling lcore would otherwise starve the thread that handles SIGINT.
-  timeout -s INT "$SECONDS_PER_RUN" valgrind --tool=callgrind --fair-sched=yes \
+  # shellcheck disable=SC2086 # VALGRIND_ARGS is a list of options
+  timeout -s INT "$SECONDS_PER_RUN" valgrind --tool=callgrind --fair-sched=yes ${VALGRIND_ARGS:-} \
     --callgrind-out-file="$work/callgrind.out" --collect-atstart=no \
     '--toggle-collect=switch::datapath::Worker::run' \
     "$bin" --config "$conf" --stats-period 1000 --log-level warn >"$work/out" 2>"$work/err" || true
@@ -42,6 +46,7 @@ count() { # case binary
   [ "$packets" -gt 0 ] || { echo "$c: no packets counted" >&2; tail -5 "$work/err" >&2; return 1; }
   printf '%-8s %-12s %9d packets  %s\n' "$c" "$(basename "$bin")" "$packets" \
     "$(python3 scripts/callgrind_per_packet.py "$work/callgrind.out" "$packets")"
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/callgrind.out" "$KEEP/$c.$(basename "$bin").callgrind"; fi
 }
 
 for c in ${CASES:-ipv4 ipv6 l2-out l3-out}; do

@@ -7,7 +7,9 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use switch_core::classify::{classify, unicast_destination, Classified, DstKind, Key, ETH_HLEN};
+use switch_core::classify::{
+    classify, unicast_destination, usual_unicast_destination, Classified, DstKind, Key, ETH_HLEN,
+};
 use switch_core::dispatch::{Dispatch, DropReason, Flood, McFilter, Multicast, Verdict};
 use switch_core::filter::{Action, Connections, Filter, Filters, Flow, SlaveFilters};
 use switch_core::guest_mac::to_master;
@@ -277,7 +279,12 @@ fn check_from_phy(d: &Dispatch, c: &Classified) {
                 assert!(!takes || slave != DOWN, "a down slave takes multicast");
             }
             // The fan-out's precomputed takers, those up, are what the filters say.
-            let up = d.multicast.takers(&c.dst).iter().copied().filter(|&s| d.states.is_up(s));
+            let up = d
+                .multicast
+                .takers(&c.dst)
+                .iter()
+                .copied()
+                .filter(|&s| d.states.is_up(s));
             let filtered = (0..SLAVES).filter(|&s| d.takes_multicast(s, &c.dst));
             assert!(up.eq(filtered));
         }
@@ -375,6 +382,10 @@ fuzz_target!(|data: &[u8]| {
                 d.from_guest(sender, Some(c))
             );
             assert_eq!(d.from_phy_frame(data, data.len()), d.from_phy(Some(c)));
+            // The usual frame's inline key is the classification's, where it gives one.
+            if let Some(key) = usual_unicast_destination(data, data.len()) {
+                assert!(!c.tagged && !c.is_multicast() && c.dst_key == Some(key));
+            }
             check_from_phy(d, c);
             check_l3(d, sender, data);
         } else {

@@ -247,7 +247,9 @@ pub struct ResolverOutbox {
 }
 
 /// Frames waiting for one destination port: this lcore's tx queue on it, the batch, what the
-/// port takes.
+/// port takes. Cache-line aligned: the fields each frame touches (the batch's length, bytes,
+/// `max_frame`, `guest`, `listed`) then share one line, after the batch's 32 pointers.
+#[repr(align(64))]
 struct Dest {
     tx: Tx,
     batch: MbufBatch,

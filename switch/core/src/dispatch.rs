@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::classify::{
-    classify, unicast_destination, Classified, Key, ETHERTYPE_PAUSE, ETHERTYPE_RARP, ETH_HLEN,
+    classify, other_unicast_destination, usual_unicast_destination, Classified, Key, ETHERTYPE_PAUSE,
+    ETHERTYPE_RARP, ETH_HLEN,
 };
 use crate::routes::GatewayId;
 use crate::state::SlaveStates;
@@ -325,7 +326,12 @@ impl Dispatch {
     /// the datapath can deliver it without building and matching one.
     #[inline(always)]
     pub fn from_phy_unicast(&self, frame: &[u8], frame_len: usize) -> Option<Result<SlaveId, DropReason>> {
-        unicast_destination(frame, frame_len).map(|key| self.by_destination(Some(key)))
+        // Apart, so that the usual frame's key stays in a register (a merged Option went to
+        // the stack).
+        if let Some(key) = usual_unicast_destination(frame, frame_len) {
+            return Some(self.by_destination(Some(key)));
+        }
+        other_unicast_destination(frame, frame_len).map(|key| self.by_destination(Some(key)))
     }
 
     /// A frame from the wire (ipvlan_handle_mode_l2).

@@ -12,22 +12,29 @@ const ADMIN_UP: u8 = 1;
 const LINK_UP: u8 = 2;
 const UP: u8 = ADMIN_UP | LINK_UP;
 
-/// Up or down, per slave, indexed by `SlaveId`.
-pub struct SlaveStates(Box<[AtomicU8]>);
+/// Up or down, per slave, indexed by `SlaveId`: one state for every id a slave can have, so
+/// that the lookup's check needs no bounds check (ids past `count` stay down).
+pub struct SlaveStates {
+    states: Box<[AtomicU8; 1 << SlaveId::BITS]>,
+    count: usize,
+}
 
 impl SlaveStates {
     /// `count` slaves, all up (administratively and with their links) or all down.
     pub fn new(count: usize, up: bool) -> SlaveStates {
-        let state = if up { UP } else { 0 };
-        SlaveStates((0..count).map(|_| AtomicU8::new(state)).collect())
+        assert!(count <= 1 << SlaveId::BITS, "{count} slaves: more than slave ids");
+        let state = |id| AtomicU8::new(if up && id < count { UP } else { 0 });
+        let states: Box<[AtomicU8]> = (0..1 << SlaveId::BITS).map(state).collect();
+        SlaveStates {
+            states: states.try_into().unwrap(),
+            count,
+        }
     }
 
     /// Is `slave` up? A slave the switch does not have is not.
     #[inline(always)]
     pub fn is_up(&self, slave: SlaveId) -> bool {
-        self.0
-            .get(usize::from(slave))
-            .is_some_and(|s| s.load(Relaxed) == UP)
+        self.states[usize::from(slave)].load(Relaxed) == UP
     }
 
     /// Brings `slave` administratively up or down; returns its previous administrative state
@@ -43,12 +50,12 @@ impl SlaveStates {
 
     /// (administratively up, link up) of `slave`.
     pub fn get(&self, slave: SlaveId) -> Option<(bool, bool)> {
-        let state = self.0.get(usize::from(slave))?.load(Relaxed);
+        let state = self.slot(slave)?.load(Relaxed);
         Some((state & ADMIN_UP != 0, state & LINK_UP != 0))
     }
 
     fn flip(&self, slave: SlaveId, bit: u8, on: bool) -> Option<bool> {
-        let state = self.0.get(usize::from(slave))?;
+        let state = self.slot(slave)?;
         let before = match on {
             true => state.fetch_or(bit, Relaxed),
             false => state.fetch_and(!bit, Relaxed),
@@ -56,11 +63,16 @@ impl SlaveStates {
         Some(before & bit != 0)
     }
 
+    fn slot(&self, slave: SlaveId) -> Option<&AtomicU8> {
+        let i = usize::from(slave);
+        (i < self.count).then(|| &self.states[i])
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.count == 0
     }
 }

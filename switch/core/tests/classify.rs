@@ -6,7 +6,7 @@ use std::net::Ipv6Addr;
 
 use common::*;
 use etherparse::{EtherType, IpNumber, Ipv4Header};
-use switch_core::classify::{classify, unicast_destination, DstKind, Key};
+use switch_core::classify::{classify, unicast_destination, usual_unicast_destination, DstKind, Key};
 
 /// Both keys of a frame, or `None` when it has none.
 fn keys(frame: &[u8]) -> Option<(Key, Key)> {
@@ -471,4 +471,52 @@ fn the_unicast_shortcut_gives_the_destination_key_or_leaves_the_frame_to_classif
         None
     );
     assert_eq!(shortcut(&unicast4[..13]), None);
+}
+
+/// Padded to Ethernet's 60-byte minimum, as every frame from the wire is.
+fn padded(mut frame: Vec<u8>) -> Vec<u8> {
+    frame.resize(frame.len().max(60), 0);
+    frame
+}
+
+#[test]
+fn the_usual_frames_inline_destination_is_unicast_destination_or_nothing() {
+    let usual = |frame: &[u8]| usual_unicast_destination(frame, frame.len());
+    let unicast4 = padded(ipv4_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4));
+    assert_eq!(usual(&unicast4), Some(v4(SLAVE0_V4)));
+    let unicast6 = ipv6_frame(MASTER_MAC, FOREIGN_MAC, EXTERNAL_V6, SLAVE0_V6);
+    assert_eq!(usual(&unicast6), Some(v6(SLAVE0_V6)));
+    // Left to the rest (which keys them): IPv4 with options, any ICMPv6 (it may be an NS).
+    let mut header = Ipv4Header::new(8, 64, IpNumber::UDP, EXTERNAL_V4.octets(), SLAVE1_V4.octets()).unwrap();
+    header.options = [1, 1, 1, 0].into();
+    header.total_len = header.header_len() as u16 + 8;
+    let options = padded(ipv4_in_frame(&ipv4_raw(&header, &[0; 8])));
+    assert_eq!(usual(&options), None);
+    assert_eq!(unicast_destination(&options, options.len()), Some(v4(SLAVE1_V4)));
+    let mut dad = dad_ns_frame(FOREIGN_MAC, SLAVE1_V6);
+    dad[0..6].copy_from_slice(&MASTER_MAC);
+    assert_eq!(usual(&dad), None);
+    assert_eq!(unicast_destination(&dad, dad.len()), Some(v6(SLAVE1_V6)));
+    // A total length past the frame's bytes, or below the header's: no key either way.
+    for total_len in [unicast4.len() as u16 - 13, 19] {
+        let mut bad = unicast4.clone();
+        bad[16..18].copy_from_slice(&total_len.to_be_bytes());
+        assert_eq!(usual(&bad), None, "total length {total_len}");
+        assert_eq!(
+            unicast_destination(&bad, bad.len()),
+            None,
+            "total length {total_len}"
+        );
+    }
+    // The largest total length that fits is keyed.
+    let mut fits = unicast4.clone();
+    fits[16..18].copy_from_slice(&(unicast4.len() as u16 - 14).to_be_bytes());
+    assert_eq!(usual(&fits), Some(v4(SLAVE0_V4)));
+    // Multicast, tagged, ARP: not the usual frame.
+    let multicast = padded(ipv4_frame(BROADCAST_MAC, FOREIGN_MAC, EXTERNAL_V4, SLAVE0_V4));
+    assert_eq!(usual(&multicast), None);
+    assert_eq!(usual(&vlan_tagged(&unicast4, 3)), None);
+    let arp = padded(arp(MASTER_MAC, FOREIGN_MAC, ARP_REQUEST, EXTERNAL_V4, SLAVE0_V4));
+    assert_eq!(usual(&arp), None);
+    assert_eq!(unicast_destination(&arp, arp.len()), Some(v4(SLAVE0_V4)));
 }
