@@ -474,7 +474,9 @@ impl Outputs {
             dests, dirty, map, ..
         } = self;
         let dest = &mut dests[to];
-        if m.pkt_len() > dest.max_frame {
+        // Read once: an addressed copy has the same length.
+        let len = m.pkt_len();
+        if len > dest.max_frame {
             counters.ports[to].drop(DropReason::Mtu, 1);
             return self.discard(m);
         }
@@ -490,7 +492,7 @@ impl Outputs {
             dest.listed = true;
             dirty.push(to);
         }
-        dest.bytes += u64::from(m.pkt_len());
+        dest.bytes += u64::from(len);
         // A full batch is sent at once, so there is always room for this one.
         if dest.batch.push(m).is_err() {
             unreachable!("a full tx batch was not sent");
