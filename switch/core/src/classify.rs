@@ -145,10 +145,10 @@ pub fn unicast_destination(frame: &[u8], frame_len: usize) -> Option<Key> {
 
 /// `unicast_destination` of nearly every frame, untagged unicast IPv4 without options or IPv6
 /// with no ICMPv6 header to look into, of at least 54 bytes (as every frame the wire brings),
-/// recognised by one compare of the ethertype and the
-/// header's first byte; `None` for every other frame (and one whose length does not check out).
-/// Apart from the rest, which stays out of line, so that the loop's registers serve the usual
-/// frame: a caller that can, decides the two apart.
+/// recognised by one compare of the ethertype and the header's first byte; `None` for every
+/// other frame (and one whose length does not check out). Apart from the rest, which stays out
+/// of line, so that the loop's registers serve the usual frame: a caller that can, decides the
+/// two apart.
 #[inline(always)]
 pub fn usual_unicast_destination(frame: &[u8], frame_len: usize) -> Option<Key> {
     let head = frame.get(..ETH_HLEN + 40)?;

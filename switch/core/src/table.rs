@@ -137,11 +137,12 @@ impl<A: Address + Default, V: Value> OpenTable<A, V> {
         let mut displaced = 0;
         for &(addr, value) in entries {
             assert!(value != V::EMPTY, "an entry has the empty slot's value");
-            let mut i = table.bucket(addr);
+            let home = table.bucket(addr);
+            let mut i = home;
             while table.slots[i].value != V::EMPTY && table.slots[i].addr != addr {
                 i = (i + 1) & table.mask();
             }
-            displaced += usize::from(i != table.bucket(addr));
+            displaced += usize::from(i != home);
             table.slots[i] = Slot { addr, value };
         }
         (displaced, table)
